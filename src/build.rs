@@ -1,0 +1,4 @@
+/*!
+Running buildah and skopeo: the only module that does. The pushed digest comes from the
+tools' `--digestfile`, never from their stdout.
+*/

@@ -1,0 +1,37 @@
+//! `-v` logs on stderr. Secrets never reach a log line: the registry layer logs
+//! methods, URLs without query strings, and status codes, never headers or bodies.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+static QUIET: AtomicU8 = AtomicU8::new(0);
+
+/// Set up the stderr logger: `-v` info, `-vv` debug, `-vvv` trace. `PINSIGN_LOG` (an
+/// env-filter directive) overrides.
+pub fn init(verbose: u8, quiet: bool) {
+    VERBOSITY.store(verbose, Ordering::Relaxed);
+    QUIET.store(quiet as u8, Ordering::Relaxed);
+    let level = match verbose {
+        0 => "warn",
+        1 => "pinsign=info",
+        2 => "pinsign=debug",
+        _ => "pinsign=trace",
+    };
+    let filter = std::env::var("PINSIGN_LOG").unwrap_or_else(|_| level.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// True with `-v` or more.
+pub fn verbose() -> bool {
+    VERBOSITY.load(Ordering::Relaxed) > 0
+}
+
+/// True with `-q`: no progress bars, no tool output, only results and errors.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed) > 0
+}

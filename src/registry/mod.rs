@@ -1,0 +1,3 @@
+/*!
+Talking to registries: the only module that builds URLs or sends HTTP.
+*/
