@@ -1,0 +1,409 @@
+/*!
+Registry credentials and the auth handshake.
+
+Credentials come from, in order: the `--registry-username/--registry-password` flags (or
+their `PINSIGN_REGISTRY_*` env vars), then the auth files the container tools share:
+`$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, `$DOCKER_CONFIG/config.json`,
+`~/.docker/config.json`, each with `credHelpers`, `auths` and `credsStore`.
+
+The handshake is lazy: no `/v2/` ping. A request goes out with what we know (a cached
+token, or Basic when the registry asked for Basic before); a 401 carries the challenge, we
+fetch one token for the whole scope we will need (pull, or pull+push when the command
+pushes to that repository), cache it per repository for the whole process, and retry once.
+*/
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use super::error::CredentialSource;
+
+/// A user name and password (or token). The password is zeroized on drop and never
+/// printed by `Debug`.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    password: Zeroizing<String>,
+    pub source: CredentialSource,
+}
+
+impl Credentials {
+    pub fn new(username: String, password: String, source: CredentialSource) -> Self {
+        Credentials {
+            username,
+            password: Zeroizing::new(password),
+            source,
+        }
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// `Basic base64(user:password)`.
+    pub fn basic_header(&self) -> Zeroizing<String> {
+        let raw = Zeroizing::new(format!("{}:{}", self.username, self.password()));
+        Zeroizing::new(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())
+        ))
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({} from {}, password hidden)", self.username, self.source)
+    }
+}
+
+/// Where auth files live, read once from the environment so tests can pin them.
+#[derive(Debug, Clone, Default)]
+pub struct AuthFiles {
+    pub files: Vec<PathBuf>,
+}
+
+impl AuthFiles {
+    /// The standard search order, from the process environment.
+    pub fn from_env() -> AuthFiles {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let mut files = Vec::new();
+        if let Some(p) = var("REGISTRY_AUTH_FILE") {
+            files.push(PathBuf::from(p));
+        }
+        if let Some(d) = var("XDG_RUNTIME_DIR") {
+            files.push(Path::new(&d).join("containers/auth.json"));
+        }
+        if let Some(d) = var("DOCKER_CONFIG") {
+            files.push(Path::new(&d).join("config.json"));
+        }
+        if let Some(h) = var("HOME") {
+            files.push(Path::new(&h).join(".docker/config.json"));
+        }
+        AuthFiles { files }
+    }
+
+    /// Credentials for `registry` (and repository path, for auth.json's per-repository
+    /// entries) from the first file that has an entry. Errors only when a file exists but
+    /// cannot be read or parsed, or a helper fails: silently going anonymous then would
+    /// turn into a confusing 401 later.
+    pub fn lookup(&self, registry: &str, path: &str) -> anyhow::Result<Option<Credentials>> {
+        for file in &self.files {
+            let text = match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => anyhow::bail!("cannot read auth file {}: {e}", file.display()),
+            };
+            let config: AuthConfig = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("auth file {} is not valid JSON: {e}", file.display())
+            })?;
+            if let Some(found) = config.lookup(registry, path, file)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthConfig {
+    #[serde(default)]
+    auths: HashMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: HashMap<String, String>,
+    creds_store: Option<String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthEntry {
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    identitytoken: Option<String>,
+}
+
+impl fmt::Debug for AuthEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthEntry(hidden)")
+    }
+}
+
+impl AuthConfig {
+    fn lookup(
+        &self,
+        registry: &str,
+        path: &str,
+        file: &Path,
+    ) -> anyhow::Result<Option<Credentials>> {
+        if let Some(helper) = self
+            .cred_helpers
+            .iter()
+            .find(|(k, _)| normalize_key(k) == registry)
+            .map(|(_, v)| v)
+        {
+            return run_helper(helper, registry);
+        }
+        // The most specific key wins: "reg/team/app" over "reg/team" over "reg".
+        let full = format!("{registry}/{path}");
+        let best = self
+            .auths
+            .iter()
+            .filter(|(k, _)| {
+                let k = normalize_key(k);
+                k == registry || (full.starts_with(&k) && full[k.len()..].starts_with('/'))
+            })
+            .max_by_key(|(k, _)| normalize_key(k).len());
+        if let Some((key, entry)) = best {
+            let source = CredentialSource::AuthFile(file.to_path_buf());
+            if let Some(auth) = &entry.auth {
+                let decoded = Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(auth.trim())
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "auth file {}: the \"auth\" entry for {key} is not base64",
+                                file.display()
+                            )
+                        })?,
+                );
+                let text = std::str::from_utf8(&decoded).map_err(|_| {
+                    anyhow::anyhow!("auth file {}: the entry for {key} is not text", file.display())
+                })?;
+                let Some((user, pass)) = text.split_once(':') else {
+                    anyhow::bail!(
+                        "auth file {}: the \"auth\" entry for {key} is not user:password",
+                        file.display()
+                    );
+                };
+                return Ok(Some(Credentials::new(user.into(), pass.into(), source)));
+            }
+            if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
+                return Ok(Some(Credentials::new(u.clone(), p.clone(), source)));
+            }
+            if entry.identitytoken.is_some() {
+                tracing::info!(
+                    "{}: identity tokens are not supported; trying anonymous access to {registry}",
+                    file.display()
+                );
+            }
+        }
+        if let Some(store) = &self.creds_store {
+            return run_helper(store, registry);
+        }
+        Ok(None)
+    }
+}
+
+/// Strip scheme and API path from an auth file key: `https://index.docker.io/v1/` →
+/// `index.docker.io`, `docker.io` → `index.docker.io`.
+fn normalize_key(key: &str) -> String {
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let (host, rest) = match k.split_once('/') {
+        Some((h, r)) => (h, Some(r)),
+        None => (k, None),
+    };
+    let host = match host {
+        "docker.io" | "registry-1.docker.io" => crate::reference::DEFAULT_REGISTRY,
+        h => h,
+    };
+    match rest {
+        Some(r) => format!("{host}/{r}"),
+        None => host.to_string(),
+    }
+}
+
+/// `docker-credential-NAME get` with the server on stdin.
+fn run_helper(name: &str, registry: &str) -> anyhow::Result<Option<Credentials>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let server = if registry == crate::reference::DEFAULT_REGISTRY {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    };
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run credential helper {program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(server.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stdout);
+        if msg.contains("credentials not found") {
+            return Ok(None);
+        }
+        anyhow::bail!(
+            "credential helper {program} failed for {registry} ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct HelperReply {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let reply: HelperReply = serde_json::from_slice(&out.stdout)
+        .map_err(|e| anyhow::anyhow!("credential helper {program} gave unreadable output: {e}"))?;
+    let secret = Zeroizing::new(reply.secret);
+    if reply.username == "<token>" {
+        tracing::info!("{program} returned an identity token, which pinsign does not support");
+        return Ok(None);
+    }
+    Ok(Some(Credentials::new(
+        reply.username,
+        secret.to_string(),
+        CredentialSource::Helper(name.to_string()),
+    )))
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+impl Challenge {
+    /// Parse `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`.
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let header = header.trim();
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Some(Challenge::Basic);
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let params = parse_params(rest);
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        Some(Challenge::Bearer {
+            realm: get("realm")?,
+            service: get("service"),
+            scope: get("scope"),
+        })
+    }
+}
+
+/// `k="v", k2=v2` with quoted values that may contain commas.
+fn parse_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        out.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert_eq!(Challenge::parse("Basic realm=\"Registry\""), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(
+                r#"Bearer realm="http://127.0.0.1:9/token",service="reg",scope="repository:a/b:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:9/token".into(),
+                service: Some("reg".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            })
+        );
+        assert_eq!(Challenge::parse("Bearer service=\"x\""), None);
+        assert_eq!(Challenge::parse("Negotiate"), None);
+    }
+
+    #[test]
+    fn auth_keys_normalise() {
+        assert_eq!(normalize_key("https://index.docker.io/v1/"), "index.docker.io");
+        assert_eq!(normalize_key("docker.io"), "index.docker.io");
+        assert_eq!(normalize_key("http://127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(normalize_key("reg.example/team/app"), "reg.example/team/app");
+    }
+
+    #[test]
+    fn auth_file_lookup_prefers_most_specific_and_hides_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            &file,
+            serde_json::json!({"auths": {
+                "reg.example": {"auth": b64("general:pw1")},
+                "reg.example/team": {"auth": b64("team:pw2")},
+                "https://other.example/v1/": {"username": "u", "password": "p"}
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        let files = AuthFiles { files: vec![dir.path().join("missing.json"), file.clone()] };
+        let c = files.lookup("reg.example", "team/app").unwrap().unwrap();
+        assert_eq!(c.username, "team");
+        assert_eq!(c.password(), "pw2");
+        assert_eq!(c.source, CredentialSource::AuthFile(file.clone()));
+        assert!(!format!("{c:?}").contains("pw2"));
+        let c = files.lookup("reg.example", "other/app").unwrap().unwrap();
+        assert_eq!(c.username, "general");
+        let c = files.lookup("other.example", "x").unwrap().unwrap();
+        assert_eq!(c.password(), "p");
+        assert!(files.lookup("nowhere.example", "x").unwrap().is_none());
+    }
+
+    #[test]
+    fn broken_auth_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, "{not json").unwrap();
+        let files = AuthFiles { files: vec![file.clone()] };
+        let e = files.lookup("reg.example", "a").unwrap_err().to_string();
+        assert!(e.contains("config.json"), "{e}");
+    }
+}
