@@ -1,4 +1,458 @@
 /*!
-Running buildah and skopeo: the only module that does. The pushed digest comes from the
-tools' `--digestfile`, never from their stdout.
+Running buildah and skopeo: the only module that does.
+
+The pushed digest comes from the tools' `--digestfile`, never from their output
+(`buildah bud -q` prints the *config* digest, not the manifest's). All options go before
+the image arguments: buildah and skopeo reject them after. pinsign's registry settings
+travel in the tools' own terms: credentials in an auth file in a private temporary
+directory (never `--creds`, which would show the password in the process list), the CA
+in a `--cert-dir`, `--tls-verify=false` for plain HTTP or unverified TLS.
 */
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::Context;
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::reference::{Digest, ImageRef};
+use crate::registry::{Credentials, RegistryOptions};
+
+/// What to build or copy.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `buildah build` of a context directory.
+    Build(BuildSpec),
+    /// `skopeo copy` from a local image (`oci:DIR[:REF]`, `oci-archive:PATH`, `docker-archive:PATH`).
+    Copy(CopySource),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    pub context: PathBuf,
+    pub file: Option<PathBuf>,
+    pub platforms: Vec<String>,
+    pub build_args: Vec<String>,
+    pub labels: Vec<String>,
+    /// Seconds since the epoch for reproducible builds (from `SOURCE_DATE_EPOCH`).
+    pub timestamp: Option<u64>,
+}
+
+/// A local image skopeo can read, validated at parse time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    transport: &'static str,
+    rest: String,
+}
+
+impl CopySource {
+    /// Accepts `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]`.
+    pub fn parse(s: &str) -> Result<CopySource, String> {
+        for transport in ["oci-archive", "docker-archive", "oci"] {
+            if let Some(rest) = s.strip_prefix(transport).and_then(|r| r.strip_prefix(':')) {
+                if rest.is_empty() {
+                    return Err(format!("{s:?} names no path after {transport}:"));
+                }
+                return Ok(CopySource {
+                    transport,
+                    rest: rest.to_string(),
+                });
+            }
+        }
+        Err(format!(
+            "{s:?} is not oci:DIR[:REF], oci-archive:PATH or docker-archive:PATH"
+        ))
+    }
+
+    /// The path part (without a `:REF` suffix), for existence checks.
+    pub fn path(&self) -> &Path {
+        Path::new(self.rest.split(':').next().unwrap_or(&self.rest))
+    }
+
+    /// OCI sources keep their manifest digest; a docker archive is converted to OCI.
+    pub fn is_oci(&self) -> bool {
+        self.transport != "docker-archive"
+    }
+}
+
+impl std::fmt::Display for CopySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.transport, self.rest)
+    }
+}
+
+/// The registry side of a tool invocation: flags plus the private directory holding the
+/// auth file and CA. The directory is removed when this is dropped.
+pub struct ToolRegistryAccess {
+    dir: tempfile::TempDir,
+    authfile: Option<PathBuf>,
+    cert_dir: Option<PathBuf>,
+    tls_verify: bool,
+}
+
+impl ToolRegistryAccess {
+    /// Prepare the auth file and CA directory for pushing to `registry`.
+    pub fn new(
+        registry: &str,
+        credentials: Option<&Credentials>,
+        opts: &RegistryOptions,
+    ) -> anyhow::Result<ToolRegistryAccess> {
+        let dir = tempfile::Builder::new()
+            .prefix("pinsign-tool-")
+            .tempdir()
+            .context("cannot create a private temporary directory for buildah/skopeo")?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        }
+        let authfile = match credentials {
+            Some(c) => {
+                let auth = zeroize::Zeroizing::new(format!("{}:{}", c.username, c.password()));
+                let doc = zeroize::Zeroizing::new(
+                    serde_json::json!({"auths": {registry: {
+                        "auth": base64::engine::general_purpose::STANDARD.encode(auth.as_bytes())
+                    }}})
+                    .to_string(),
+                );
+                let path = dir.path().join("auth.json");
+                write_private(&path, doc.as_bytes())?;
+                Some(path)
+            }
+            None => None,
+        };
+        let cert_dir = match &opts.ca_file {
+            Some(ca) => {
+                let certs = dir.path().join("certs");
+                std::fs::create_dir(&certs)?;
+                std::fs::copy(ca, certs.join("ca.crt")).with_context(|| {
+                    format!("cannot read --registry-cacert {}", ca.display())
+                })?;
+                Some(certs)
+            }
+            None => None,
+        };
+        Ok(ToolRegistryAccess {
+            dir,
+            authfile,
+            cert_dir,
+            tls_verify: !(opts.allow_http || opts.allow_insecure),
+        })
+    }
+
+    /// Flags for `buildah push` / `buildah manifest push` (prefix `""`) or skopeo's
+    /// destination (prefix `"dest-"`).
+    fn flags(&self, prefix: &str) -> Vec<OsString> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.authfile {
+            out.push(format!("--{prefix}authfile").into());
+            out.push(a.clone().into_os_string());
+        }
+        if let Some(c) = &self.cert_dir {
+            out.push(format!("--{prefix}cert-dir").into());
+            out.push(c.clone().into_os_string());
+        }
+        out.push(format!("--{prefix}tls-verify={}", self.tls_verify).into());
+        out
+    }
+
+    /// Where the tool may write scratch files (the digest file).
+    fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// Find the Containerfile: `--file`, else `Containerfile`, else `Dockerfile` in the context.
+pub fn containerfile(spec: &BuildSpec) -> anyhow::Result<PathBuf> {
+    if let Some(f) = &spec.file {
+        anyhow::ensure!(f.is_file(), "--file {} does not exist", f.display());
+        return Ok(f.clone());
+    }
+    anyhow::ensure!(
+        spec.context.is_dir(),
+        "build context {} is not a directory",
+        spec.context.display()
+    );
+    for name in ["Containerfile", "Dockerfile"] {
+        let p = spec.context.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "no Containerfile or Dockerfile in {}; pass --file",
+        spec.context.display()
+    )
+}
+
+/// Build (or copy) and push to `target`; returns the digest the tool wrote to its
+/// `--digestfile`. The caller confirms it with the registry before trusting it.
+pub async fn build_and_push(
+    source: &Source,
+    target: &ImageRef,
+    access: &ToolRegistryAccess,
+    quiet: bool,
+) -> anyhow::Result<Digest> {
+    let digest_file = access.scratch().join("digest");
+    let dest = format!("docker://{target}");
+    match source {
+        Source::Build(spec) => {
+            let file = containerfile(spec)?;
+            let local = format!("localhost/pinsign-build-{}:latest", std::process::id());
+            let multi = spec.platforms.len() > 1;
+            let mut args: Vec<OsString> = vec!["build".into()];
+            if quiet {
+                args.push("--quiet".into());
+            }
+            args.extend(["--format".into(), "oci".into()]);
+            args.extend(["--file".into(), file.into_os_string()]);
+            for a in &spec.build_args {
+                args.extend(["--build-arg".into(), a.into()]);
+            }
+            for l in &spec.labels {
+                args.extend(["--label".into(), l.into()]);
+            }
+            if let Some(ts) = spec.timestamp {
+                args.extend(["--timestamp".into(), ts.to_string().into()]);
+            }
+            if !spec.platforms.is_empty() {
+                args.extend(["--platform".into(), spec.platforms.join(",").into()]);
+            }
+            if multi {
+                // A fresh list name each run: `--manifest` would add to a stale list.
+                let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+                args.extend(["--manifest".into(), local.clone().into()]);
+            } else {
+                args.extend(["--tag".into(), local.clone().into()]);
+            }
+            args.push(spec.context.clone().into_os_string());
+            run_tool("buildah", args, quiet).await?;
+
+            let mut push: Vec<OsString> = if multi {
+                vec!["manifest".into(), "push".into(), "--all".into()]
+            } else {
+                vec!["push".into()]
+            };
+            if quiet {
+                push.push("--quiet".into());
+            }
+            push.extend(["--format".into(), "oci".into()]);
+            push.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
+            push.extend(access.flags(""));
+            push.extend([local.clone().into(), dest.into()]);
+            let pushed = run_tool("buildah", push, quiet).await;
+            if multi {
+                let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+            }
+            pushed.with_context(|| format!("pushing to {target} failed"))?;
+        }
+        Source::Copy(from) => {
+            anyhow::ensure!(
+                from.path().exists(),
+                "--from {from}: {} does not exist",
+                from.path().display()
+            );
+            let mut args: Vec<OsString> = vec!["copy".into()];
+            if quiet {
+                args.push("--quiet".into());
+            }
+            args.extend(["--multi-arch".into(), "all".into()]);
+            if from.is_oci() {
+                args.push("--preserve-digests".into());
+            } else {
+                args.extend(["--format".into(), "oci".into()]);
+            }
+            args.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
+            args.extend(access.flags("dest-"));
+            args.extend([from.to_string().into(), dest.into()]);
+            run_tool("skopeo", args, quiet)
+                .await
+                .with_context(|| format!("copying {from} to {target} failed"))?;
+        }
+    }
+    read_digest_file(&digest_file)
+}
+
+/// Read a `--digestfile`: `sha256:<hex>`, no newline (tolerate one).
+pub fn read_digest_file(path: &Path) -> anyhow::Result<Digest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("the tool wrote no digest file {}", path.display()))?;
+    let text = text.trim();
+    anyhow::ensure!(!text.is_empty(), "the digest file {} is empty", path.display());
+    Digest::parse(text).map_err(|e| {
+        anyhow::anyhow!("the digest file {} holds {text:?}, not a digest: {e}", path.display())
+    })
+}
+
+/// Run buildah or skopeo, streaming its output to stderr (unless quiet) and keeping the
+/// last lines for the error message.
+async fn run_tool<I, S>(tool: &str, args: I, quiet: bool) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let shown = format!(
+        "{tool} {}",
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    tracing::info!("running {shown}");
+    let mut child = tokio::process::Command::new(tool)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!("{tool} not found: install {tool} (apt-get install {tool})")
+            } else {
+                anyhow::anyhow!("cannot run {tool}: {e}")
+            }
+        })?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        anyhow::bail!("cannot read {tool}'s output");
+    };
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(8)));
+    let pump = |reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
+        let tail = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(reader).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == 6 {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        })
+    };
+    let a = pump(Box::new(stdout));
+    let b = pump(Box::new(stderr));
+    let status = child.wait().await?;
+    let _ = tokio::join!(a, b);
+    if status.success() {
+        return Ok(());
+    }
+    let tail: Vec<String> = tail
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let code = status
+        .code()
+        .map(|c| format!("exit code {c}"))
+        .unwrap_or_else(|| "killed by a signal".into());
+    anyhow::bail!(
+        "{tool} {} failed ({code}): {}",
+        args.first().map(|a| a.to_string_lossy()).unwrap_or_default(),
+        if tail.is_empty() { "no output".to_string() } else { tail.join(" | ") }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_parse() {
+        let s = CopySource::parse("oci:/tmp/layout:v1").unwrap();
+        assert!(s.is_oci());
+        assert_eq!(s.path(), Path::new("/tmp/layout"));
+        assert_eq!(s.to_string(), "oci:/tmp/layout:v1");
+        let s = CopySource::parse("oci-archive:img.tar").unwrap();
+        assert_eq!(s.path(), Path::new("img.tar"));
+        assert!(!CopySource::parse("docker-archive:x.tar").unwrap().is_oci());
+        for bad in ["docker://reg/x", "oci:", "dir:/x", "x.tar"] {
+            assert!(CopySource::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digest_file_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d");
+        let hex = "ab".repeat(32);
+        std::fs::write(&p, format!("sha256:{hex}")).unwrap();
+        assert_eq!(read_digest_file(&p).unwrap().hex(), hex);
+        std::fs::write(&p, "").unwrap();
+        assert!(read_digest_file(&p).unwrap_err().to_string().contains("empty"));
+        std::fs::write(&p, "sha256:zz").unwrap();
+        assert!(read_digest_file(&p).is_err());
+        assert!(read_digest_file(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn containerfile_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = BuildSpec {
+            context: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        assert!(containerfile(&spec).unwrap_err().to_string().contains("--file"));
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        assert!(containerfile(&spec).unwrap().ends_with("Dockerfile"));
+        std::fs::write(dir.path().join("Containerfile"), "FROM scratch\n").unwrap();
+        assert!(containerfile(&spec).unwrap().ends_with("Containerfile"));
+    }
+
+    #[test]
+    fn tool_access_hides_password_in_a_private_file() {
+        let opts = RegistryOptions::from_args(&crate::cli::RegistryArgs {
+            allow_http_registry: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let creds = Credentials::new(
+            "ci".into(),
+            "s3cret".into(),
+            crate::registry::CredentialSource::Flags,
+        );
+        let access = ToolRegistryAccess::new("127.0.0.1:5000", Some(&creds), &opts).unwrap();
+        let flags: Vec<String> = access
+            .flags("dest-")
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect();
+        assert!(flags.iter().all(|f| !f.contains("s3cret")), "{flags:?}");
+        assert!(flags.contains(&"--dest-tls-verify=false".to_string()));
+        let authfile = access.authfile.clone().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&authfile).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let dir = access.scratch().to_path_buf();
+        drop(access);
+        assert!(!dir.exists(), "the private directory is removed");
+    }
+}

@@ -1,12 +1,21 @@
 //! `build-push --image REG/REPO:TAG`: build (buildah) or copy (skopeo), push, pin.
+//!
+//! The result is the digest buildah/skopeo wrote to `--digestfile`, confirmed with the
+//! registry (the digest exists and the tag points at it), so the pipeline's next step
+//! signs exactly what was built.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
+use crate::build::{self, BuildSpec, CopySource, Source, ToolRegistryAccess};
 use crate::cli::GlobalArgs;
+use crate::error::UsageError;
 use crate::keys::PasswordArgs;
-use crate::output::OutputFormat;
+use crate::output::{print_json, print_line, spinner, OutputFormat};
+use crate::reference::{ImageRef, PinnedImage};
+use crate::registry::{Registry, RegistryError};
 
 #[derive(Debug, Args)]
 pub struct BuildPushArgs {
@@ -35,8 +44,9 @@ pub struct BuildPushArgs {
     pub label: Vec<String>,
 
     /// Copy this image with skopeo instead of building: oci-archive:PATH, oci:DIR[:REF] or docker-archive:PATH.
-    #[arg(long, value_name = "TRANSPORT:PATH")]
-    pub from: Option<String>,
+    #[arg(long, value_name = "TRANSPORT:PATH", value_parser = CopySource::parse,
+          conflicts_with_all = ["file", "platform", "build_arg", "label"])]
+    pub from: Option<CopySource>,
 
     /// Also write the pinned digest (sha256:..., no newline) to this file.
     #[arg(long, value_name = "FILE")]
@@ -62,6 +72,122 @@ pub struct BuildPushArgs {
     pub output: OutputFormat,
 }
 
-pub async fn run(_args: BuildPushArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    super::unbuilt::not_built("build-push")
+#[derive(serde::Serialize)]
+struct BuildResult {
+    image: String,
+    pinned: PinnedImage,
+    digest: String,
+    media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<serde_json::Value>,
+}
+
+pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let target = ImageRef::parse(&args.image)?;
+    if target.digest().is_some() {
+        return Err(UsageError::new(format!(
+            "--image {}: push to a tag, not a digest (the digest is what build-push finds out)",
+            args.image
+        ))
+        .into());
+    }
+    let source = match &args.from {
+        Some(from) => Source::Copy(from.clone()),
+        None => Source::Build(BuildSpec {
+            context: args.context.clone(),
+            file: args.file.clone(),
+            platforms: args.platform.clone(),
+            build_args: args.build_arg.clone(),
+            labels: args.label.clone(),
+            timestamp: source_date_epoch()?,
+        }),
+    };
+    let registry = Registry::from_args(&global.registry)?;
+    // Load the key before the build: a wrong password should not cost a build.
+    let signer = match (&args.sign, &args.key) {
+        (true, Some(key)) => Some(super::sign_digest::Signer::new(
+            key,
+            &args.password,
+            &args.annotations,
+        )?),
+        _ => None,
+    };
+    let repo = target.repository();
+    let credentials = registry
+        .credentials(repo)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
+    let access = ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
+
+    let bar = spinner(&format!("pushing {target}"));
+    let quiet = global.quiet || args.output == OutputFormat::Json && !crate::logging::verbose();
+    let digest = build::build_and_push(&source, &target, &access, quiet).await;
+    bar.finish_and_clear();
+    let digest = digest?;
+    drop(access);
+
+    // Confirm with the registry: the digest exists, and the tag points at it now.
+    let by_digest = registry
+        .head_manifest(repo, digest.as_str())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot confirm the push of {target}")))?
+        .ok_or_else(|| RegistryError::NotFound {
+            what: format!("pushed manifest {digest}"),
+            repository: repo.to_string(),
+        })?;
+    let tag = target.manifest_reference();
+    let by_tag = registry
+        .head_manifest(repo, &tag)
+        .await?
+        .with_context(|| format!("tag {tag} vanished from {repo} right after the push"))?;
+    anyhow::ensure!(
+        by_tag.digest == digest,
+        "{target} points at {} but the push wrote {digest}: something re-pointed the tag; not signing",
+        by_tag.digest
+    );
+    let pinned = PinnedImage::new(repo.clone(), digest.clone());
+    if let Some(path) = &args.digest_file {
+        write_digest_file(path, &pinned)?;
+    }
+    let signature = match &signer {
+        Some(signer) => Some(signer.sign_one(&registry, &pinned, &by_digest).await?),
+        None => None,
+    };
+    let result = BuildResult {
+        image: target.to_string(),
+        digest: digest.to_string(),
+        media_type: by_digest.media_type,
+        pinned,
+        signature: signature.as_ref().map(|s| s.to_json()),
+    };
+    match args.output {
+        OutputFormat::Json => print_json(&result)?,
+        OutputFormat::Text => {
+            if let Some(s) = &signature {
+                eprintln!("{}", s.text_line());
+            }
+            print_line(&result.pinned.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// `--timestamp` for buildah from `SOURCE_DATE_EPOCH`, the reproducible-builds convention.
+fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
+            UsageError::new(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")).into()
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Write `sha256:...` (no newline) atomically: a reader never sees half a digest.
+fn write_digest_file(path: &std::path::Path, pinned: &PinnedImage) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
+    std::io::Write::write_all(&mut tmp, pinned.digest().as_str().as_bytes())?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot write --digest-file {}: {}", path.display(), e.error))?;
+    Ok(())
 }

@@ -623,8 +623,13 @@ impl Registry {
         }
     }
 
+    /// The options this client was built with (build-push passes them on to buildah/skopeo).
+    pub fn options(&self) -> &RegistryOptions {
+        &self.opts
+    }
+
     /// Credentials for the repository's registry, looked up once per registry.
-    fn credentials(&self, repo: &Repository) -> Result<Option<Credentials>, RegistryError> {
+    pub fn credentials(&self, repo: &Repository) -> Result<Option<Credentials>, RegistryError> {
         let mut creds = lock(&self.creds);
         if let Some(c) = creds.get("*") {
             return Ok(c.clone());
