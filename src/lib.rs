@@ -16,3 +16,4 @@ pub mod output;
 pub mod reference;
 pub mod registry;
 pub mod signature;
+pub mod storage;
