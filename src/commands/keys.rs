@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::keys::PasswordArgs;
+use std::io::Write as _;
+
+use crate::keys::files::{write_atomic, write_key_pair, KeyPairPaths};
+use crate::keys::{load_public_key, Password, PasswordArgs, SigningKey};
 
 #[derive(Debug, Args)]
 pub struct GenerateKeyPairArgs {
@@ -52,14 +55,70 @@ pub struct PublicKeyArgs {
     pub password: PasswordArgs,
 }
 
-pub fn generate_key_pair(_args: GenerateKeyPairArgs) -> anyhow::Result<()> {
-    super::unbuilt::not_built("generate-key-pair")
+pub fn generate_key_pair(args: GenerateKeyPairArgs) -> anyhow::Result<()> {
+    let paths = KeyPairPaths::from_prefix(&args.output_key_prefix)?;
+    // Refuse before asking for a password, and again (atomically) when writing.
+    paths.check_writable(args.force)?;
+    let password = Password::for_writing(&args.password, &paths.private.display().to_string())?;
+    let key = SigningKey::generate();
+    write_key_pair(&paths, &key, &password, args.force)
 }
 
-pub fn import_key_pair(_args: ImportKeyPairArgs) -> anyhow::Result<()> {
-    super::unbuilt::not_built("import-key-pair")
+pub fn import_key_pair(args: ImportKeyPairArgs) -> anyhow::Result<()> {
+    let key = SigningKey::load_for_import(&args.key)?;
+    let paths = KeyPairPaths::from_prefix(&args.output_key_prefix)?;
+    paths.check_writable(args.force)?;
+    let password = Password::for_writing(&args.password, &paths.private.display().to_string())?;
+    write_key_pair(&paths, &key, &password, args.force)
 }
 
-pub fn public_key(_args: PublicKeyArgs) -> anyhow::Result<()> {
-    super::unbuilt::not_built("public-key")
+pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
+    let key = load_public_key(&args.key, &args.password)?;
+    let pem = key.to_pem();
+    match &args.outfile {
+        Some(path) => {
+            write_atomic(path, pem.as_bytes(), 0o644)?;
+            eprintln!("Public key written to {}", path.display());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(pem.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[test]
+    fn parse_key_commands() {
+        let cli = crate::cli::Cli::try_parse_from(["pinsign", "generate-key-pair"]).unwrap();
+        let crate::cli::Command::GenerateKeyPair(a) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.output_key_prefix, "cosign");
+        assert!(!a.force);
+        let cli = crate::cli::Cli::try_parse_from([
+            "pinsign",
+            "import-key-pair",
+            "--key",
+            "env://K",
+            "--password-file",
+            "pw",
+            "--force",
+        ])
+        .unwrap();
+        let crate::cli::Command::ImportKeyPair(a) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(a.output_key_prefix, "import-cosign");
+        assert_eq!(
+            a.password.password_file.as_deref(),
+            Some(std::path::Path::new("pw"))
+        );
+        assert!(crate::cli::Cli::try_parse_from(["pinsign", "public-key"]).is_err());
+    }
 }

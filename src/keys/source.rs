@@ -1,0 +1,108 @@
+//! Where a key comes from: a file path, or `env://VAR` (the PEM text in an environment
+//! variable, which is how CI secrets usually arrive).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use zeroize::Zeroizing;
+
+/// A key argument as the user gave it. `Display` is the name used in every message
+/// (the path as typed, or `env://VAR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl KeySource {
+    /// Parse a key argument: `env://VAR` or a path.
+    pub fn parse(arg: &str) -> anyhow::Result<KeySource> {
+        if let Some(var) = arg.strip_prefix("env://") {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                return Err(crate::error::UsageError::new(format!(
+                    "{arg:?} names no environment variable; write env://VAR, e.g. env://COSIGN_PRIVATE_KEY"
+                ))
+                .into());
+            }
+            return Ok(KeySource::Env(var.to_string()));
+        }
+        if arg.is_empty() {
+            return Err(crate::error::UsageError::new(
+                "the key argument is empty; pass a key file path or env://VAR",
+            )
+            .into());
+        }
+        Ok(KeySource::File(PathBuf::from(arg)))
+    }
+
+    /// Read the key text. The bytes are wiped when dropped: they may be a private key.
+    pub fn read(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        match self {
+            KeySource::File(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read key file {}; check the path", self))?;
+                Ok(Zeroizing::new(bytes))
+            }
+            KeySource::Env(var) => match std::env::var_os(var) {
+                None => anyhow::bail!(
+                    "{self}: the environment variable {var} is not set; put the PEM key in it \
+                     (e.g. from a CI secret) or pass a key file"
+                ),
+                Some(value) if value.is_empty() => anyhow::bail!(
+                    "{self}: the environment variable {var} is empty; put the PEM key in it \
+                     (is the CI secret defined for this job?)"
+                ),
+                Some(value) => {
+                    use std::os::unix::ffi::OsStringExt as _;
+                    Ok(Zeroizing::new(value.into_vec()))
+                }
+            },
+        }
+    }
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "{}", path.display()),
+            KeySource::Env(var) => write!(f, "env://{var}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths_and_env() {
+        assert_eq!(
+            KeySource::parse("cosign.key").unwrap(),
+            KeySource::File("cosign.key".into())
+        );
+        let env = KeySource::parse("env://COSIGN_PRIVATE_KEY").unwrap();
+        assert_eq!(env, KeySource::Env("COSIGN_PRIVATE_KEY".into()));
+        assert_eq!(env.to_string(), "env://COSIGN_PRIVATE_KEY");
+        let e = KeySource::parse("env://").unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(KeySource::parse("").is_err());
+    }
+
+    #[test]
+    fn unset_var_is_named() {
+        let src = KeySource::Env("PINSIGN_TEST_SURELY_UNSET_VAR".into());
+        let e = src.read().unwrap_err().to_string();
+        assert!(
+            e.contains("PINSIGN_TEST_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let src = KeySource::parse("/nonexistent/dir/cosign.key").unwrap();
+        let e = format!("{:#}", src.read().unwrap_err());
+        assert!(e.contains("/nonexistent/dir/cosign.key"), "{e}");
+    }
+}
