@@ -14,9 +14,11 @@ pub enum OutputFormat {
 
 /// Print one JSON document on stdout (pretty, trailing newline).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    // Serialise first, so a closed pipe surfaces as a plain io::Error (success in main).
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    out.write_all(b"\n")?;
+    out.write_all(&text)?;
     out.flush()?;
     Ok(())
 }

@@ -1,11 +1,23 @@
 //! `verify IMAGE... --key PUB`: the verdict Kyverno will reach, with the reasons.
+//!
+//! An image passes when at least one signature stored for its digest verifies with one
+//! of the keys, names that digest, has cosign's type, and carries every `-a` annotation.
+//! A tag is pinned first and the pin is printed; each signature that fails says why.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use clap::Args;
 
-use crate::batch::ImageListArgs;
+use crate::batch::{run_all, ImageListArgs};
 use crate::cli::GlobalArgs;
-use crate::keys::PasswordArgs;
-use crate::output::OutputFormat;
+use crate::error::{BatchFailed, UsageError};
+use crate::keys::{load_public_key, PasswordArgs, PublicKey};
+use crate::output::{print_json, print_line, progress_bar, OutputFormat};
+use crate::reference::{ImageRef, Repository};
+use crate::registry::{Registry, RegistryError};
+use crate::signature::{self, SignatureCheck};
+use crate::storage::{self, Found};
 
 /// Where to look for signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -15,7 +27,7 @@ pub enum VerifyMode {
     Tag,
     /// The OCI 1.1 referrers API.
     Referrers,
-    /// Both.
+    /// Both (a registry without the referrers API is then just skipped).
     Any,
 }
 
@@ -49,6 +61,208 @@ pub struct VerifyArgs {
     pub output: OutputFormat,
 }
 
-pub async fn run(_args: VerifyArgs, _global: &GlobalArgs) -> anyhow::Result<()> {
-    super::unbuilt::not_built("verify")
+/// One signature as reported.
+#[derive(serde::Serialize)]
+struct SignatureReport {
+    location: String,
+    #[serde(flatten)]
+    check: SignatureCheck,
+}
+
+/// Per input image.
+#[derive(serde::Serialize)]
+struct Report {
+    input: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    verified: bool,
+    signatures: Vec<SignatureReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let images = args.images.collect()?;
+    let required = signature::parse_annotations(&args.annotations)?;
+    let signature_repo = args
+        .signature_repo
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Repository::parse)
+        .transpose()?;
+    let mut keys = Vec::with_capacity(args.key.len());
+    for k in &args.key {
+        keys.push(load_public_key(k, &args.password)?);
+    }
+    if keys.is_empty() {
+        return Err(UsageError::new("give at least one --key").into());
+    }
+    let registry = Registry::from_args(&global.registry)?;
+    let shared = Arc::new((registry, keys, required, signature_repo));
+    let bar = progress_bar(images.len(), "verifying");
+    let total = images.len();
+    let reports = run_all(images, args.images.concurrency as usize, &bar, |image| {
+        let shared = shared.clone();
+        let mode = args.mode;
+        let output = args.output;
+        let bar = bar.clone();
+        async move {
+            let (registry, keys, required, sig_repo) = &*shared;
+            let report = verify_image(registry, keys, required, sig_repo.as_ref(), mode, &image).await;
+            bar.suspend(|| print_text(&report, keys, output));
+            report
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    tracing::info!("{} registry requests", shared.0.request_count());
+    if args.output == OutputFormat::Json {
+        print_json(&reports)?;
+    }
+    let failed = reports.iter().filter(|r| !r.verified).count();
+    if total > 1 {
+        eprintln!("verified {} of {total} images", total - failed);
+    }
+    if failed > 0 {
+        return Err(BatchFailed { failed, total }.into());
+    }
+    Ok(())
+}
+
+fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
+    if output != OutputFormat::Text {
+        if let Some(e) = &report.error {
+            eprintln!("pinsign: error: {e}");
+        }
+        return;
+    }
+    if let Some(p) = &report.pinned {
+        if *p != report.input {
+            let _ = print_line(&format!("pinned {} -> {p}", report.input));
+        }
+    }
+    if let Some(e) = &report.error {
+        eprintln!("pinsign: error: {e}");
+        return;
+    }
+    let pinned = report.pinned.as_deref().unwrap_or(&report.input);
+    let n = report.signatures.len();
+    if report.verified {
+        let good: Vec<&SignatureReport> = report.signatures.iter().filter(|s| s.check.verified).collect();
+        let by: Vec<String> = good
+            .iter()
+            .filter_map(|s| s.check.key.clone())
+            .map(|fp| match keys.iter().find(|k| k.fingerprint() == fp) {
+                Some(k) => format!("{} ({fp})", k.source()),
+                None => fp,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let _ = print_line(&format!(
+            "verified {pinned}: {} of {n} signature{} valid, by {}",
+            good.len(),
+            if n == 1 { "" } else { "s" },
+            by.join(", ")
+        ));
+    } else {
+        eprintln!(
+            "pinsign: error: {pinned} is NOT verified: none of {n} signature{} passed",
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    for s in &report.signatures {
+        if !s.check.verified || !report.verified {
+            eprintln!(
+                "  signature {} in {}: {}",
+                short(s.check.layer_digest.as_str()),
+                s.location,
+                s.check.reason.as_deref().unwrap_or("valid")
+            );
+        }
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+async fn verify_image(
+    registry: &Registry,
+    keys: &[PublicKey],
+    required: &BTreeMap<String, String>,
+    sig_repo: Option<&Repository>,
+    mode: VerifyMode,
+    image: &ImageRef,
+) -> Report {
+    let mut report = Report {
+        input: image.original().to_string(),
+        pinned: None,
+        digest: None,
+        verified: false,
+        signatures: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = verify_inner(registry, keys, required, sig_repo, mode, image, &mut report).await {
+        report.verified = false;
+        report.error = Some(format!(
+            "cannot verify {}: {}",
+            image.original(),
+            crate::error::one_line(&e)
+        ));
+    }
+    report
+}
+
+async fn verify_inner(
+    registry: &Registry,
+    keys: &[PublicKey],
+    required: &BTreeMap<String, String>,
+    sig_repo: Option<&Repository>,
+    mode: VerifyMode,
+    image: &ImageRef,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let resolved = registry.resolve(image).await?;
+    let pinned = resolved.pinned;
+    report.pinned = Some(pinned.to_string());
+    report.digest = Some(pinned.digest().to_string());
+    let mut found: Vec<Found> = Vec::new();
+    let mut places = Vec::new();
+    if matches!(mode, VerifyMode::Tag | VerifyMode::Any) {
+        let repo = sig_repo.unwrap_or(pinned.repository());
+        places.push(format!("{repo}:{}", pinned.signature_tag()));
+        if let Some(layers) = storage::fetch_from_tag(registry, &pinned, repo).await? {
+            found.extend(layers);
+        }
+    }
+    if matches!(mode, VerifyMode::Referrers | VerifyMode::Any) {
+        places.push(format!("the referrers of {pinned}"));
+        match storage::fetch_from_referrers(registry, &pinned).await {
+            Ok(layers) => found.extend(layers),
+            Err(e)
+                if mode == VerifyMode::Any
+                    && e.chain().any(|c| {
+                        matches!(
+                            c.downcast_ref::<RegistryError>(),
+                            Some(RegistryError::ReferrersUnsupported { .. })
+                        )
+                    }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if found.is_empty() {
+        anyhow::bail!("no signatures found for {pinned} (looked in {})", places.join(" and "));
+    }
+    for f in found {
+        let check = signature::verify_layer(pinned.digest(), &f.layer, keys, required);
+        report.signatures.push(SignatureReport {
+            location: f.location,
+            check,
+        });
+    }
+    report.verified = report.signatures.iter().any(|s| s.check.verified);
+    Ok(())
 }
