@@ -74,10 +74,23 @@ pub async fn store_in_tag(
     let mut uploaded: Vec<Digest> = Vec::new();
     for attempt in 1..=MAX_WRITES {
         push_blobs(registry, sig_repo, &outcome.blobs, &mut uploaded).await?;
-        registry
+        let put = registry
             .put_manifest(sig_repo, tag.as_str(), outcome.media_type, &outcome.manifest)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))?;
+            .await;
+        match put {
+            Ok(_) => {}
+            // Distribution briefly loses a blob link while another signer uploads the same
+            // payload blob: upload everything again and retry the write.
+            Err(e) if blob_race(&e) && attempt < MAX_WRITES => {
+                tracing::info!("{signature_ref}: {e}; uploading blobs again");
+                uploaded.clear();
+                jitter_sleep(attempt).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))
+            }
+        }
         match settle(registry, sig_repo, &tag, &outcome, previous.as_ref(), ours, &signature_ref).await? {
             Settled::Kept { digest, layers } => {
                 return Ok(Stored {
@@ -102,6 +115,12 @@ pub async fn store_in_tag(
     anyhow::bail!(
         "{signature_ref} kept changing under concurrent writers; gave up after {MAX_WRITES} writes (no signature was removed; run sign-digest again)"
     )
+}
+
+/// A manifest PUT refused because a blob it names is (momentarily) unknown.
+fn blob_race(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { status: 400, message: Some(m), .. }
+        if m.contains("BLOB_UNKNOWN") || m.contains("DIGEST_INVALID"))
 }
 
 enum Settled {
