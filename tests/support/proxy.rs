@@ -1,0 +1,259 @@
+//! A counting HTTP reverse proxy in front of a plain-http registry: every request is recorded by method
+//! and path, then forwarded. Client connections are kept alive (each gets its own upstream
+//! connection), so counts match what a connection-reusing client really sends. `Host` is passed
+//! unchanged, so the registry's `Location` URLs point back at the proxy.
+
+use super::client::Endpoint;
+use super::httpd::{header, read_body, read_head, read_request, Request, Server};
+use std::collections::BTreeMap;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct State {
+    log: Mutex<Vec<(String, String)>>,
+    connections: AtomicUsize,
+}
+
+pub struct CountingProxy {
+    server: Server,
+    state: Arc<State>,
+    upstream: Endpoint,
+}
+
+impl CountingProxy {
+    /// Proxies to `upstream` (must be plain http: `Registry::http()`, `Registry::token_http()`,
+    /// `Ferro`, `LyingRegistry`). Credentials of `upstream` are kept on [`CountingProxy::endpoint`].
+    pub fn start(upstream: &Endpoint) -> CountingProxy {
+        assert!(
+            !upstream.tls,
+            "CountingProxy forwards plain http only; start the registry without TLS"
+        );
+        let addr: SocketAddr = upstream.host.parse().expect("upstream host is IP:PORT");
+        let state = Arc::new(State::default());
+        let conn_state = state.clone();
+        let server = Server::start_with(move |client| proxy_connection(client, addr, &conn_state));
+        CountingProxy {
+            server,
+            state,
+            upstream: upstream.clone(),
+        }
+    }
+
+    /// `127.0.0.1:PORT` of the proxy.
+    pub fn host(&self) -> String {
+        self.server.host()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    pub fn image(&self, repo_and_ref: &str) -> String {
+        format!("{}/{repo_and_ref}", self.host())
+    }
+
+    /// The upstream endpoint with the proxy's address.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: self.host(),
+            ..self.upstream.clone()
+        }
+    }
+
+    /// `--allow-http-registry`
+    pub fn pinsign_flags(&self) -> Vec<String> {
+        self.endpoint().pinsign_flags()
+    }
+
+    /// `(method, target)` of every request, in order (target includes the query).
+    pub fn log(&self) -> Vec<(String, String)> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    /// Requests counted by `(method, path without query)`.
+    pub fn counts(&self) -> BTreeMap<(String, String), usize> {
+        let mut counts = BTreeMap::new();
+        for (method, target) in self.log() {
+            let path = target.split('?').next().unwrap_or("").to_string();
+            *counts.entry((method, path)).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// All requests so far.
+    pub fn total(&self) -> usize {
+        self.state.log.lock().unwrap().len()
+    }
+
+    /// Requests with this method (`"*"` for any) whose path contains `fragment`.
+    pub fn count(&self, method: &str, fragment: &str) -> usize {
+        self.log()
+            .iter()
+            .filter(|(m, t)| (method == "*" || m == method) && t.contains(fragment))
+            .count()
+    }
+
+    /// Client connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn reset(&self) {
+        self.state.log.lock().unwrap().clear();
+    }
+
+    /// A human-readable table of [`CountingProxy::counts`], for messages and benchmarks.
+    pub fn report(&self) -> String {
+        let mut out = format!("{} requests\n", self.total());
+        for ((method, path), n) in self.counts() {
+            out.push_str(&format!("{n:>5} {method} {path}\n"));
+        }
+        out
+    }
+}
+
+struct Upstream {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+fn connect(addr: SocketAddr) -> std::io::Result<Upstream> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_nodelay(true)?;
+    Ok(Upstream {
+        reader: BufReader::new(stream.try_clone()?),
+        writer: stream,
+    })
+}
+
+fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
+    state.connections.fetch_add(1, Ordering::SeqCst);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = client.set_nodelay(true);
+    let Ok(mut to_client) = client.try_clone() else {
+        return;
+    };
+    let mut from_client = BufReader::new(client);
+    let mut up: Option<Upstream> = None;
+    while let Ok(Some(request)) = read_request(&mut from_client, &mut to_client) {
+        state
+            .log
+            .lock()
+            .unwrap()
+            .push((request.method.clone(), request.target.clone()));
+        // A kept-alive upstream connection may have been closed meanwhile: reconnect once.
+        let mut result = forward(&mut up, upstream, &request);
+        if result.is_err() {
+            up = None;
+            result = forward(&mut up, upstream, &request);
+        }
+        let Ok((head, close)) = result else {
+            let _ = to_client.write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        };
+        if close {
+            up = None;
+        }
+        if to_client
+            .write_all(&head)
+            .and_then(|_| to_client.flush())
+            .is_err()
+        {
+            return;
+        }
+        if header(&request.headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+            return;
+        }
+    }
+}
+
+/// Sends `request` upstream and returns the response to relay (re-framed with `Content-Length`) and
+/// whether the upstream connection must be dropped.
+fn forward(
+    up: &mut Option<Upstream>,
+    addr: SocketAddr,
+    request: &Request,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    if up.is_none() {
+        *up = Some(connect(addr)?);
+    }
+    let conn = up.as_mut().expect("connected");
+    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (name, value) in &request.headers {
+        if !is_framing(name) && !name.eq_ignore_ascii_case("expect") {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    let had_length = header(&request.headers, "content-length").is_some()
+        || header(&request.headers, "transfer-encoding").is_some();
+    if had_length || !request.body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
+    }
+    head.push_str("\r\n");
+    conn.writer.write_all(head.as_bytes())?;
+    conn.writer.write_all(&request.body)?;
+    conn.writer.flush()?;
+
+    let (start, headers) = loop {
+        let (start, headers) = read_head(&mut conn.reader)?.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "upstream closed")
+        })?;
+        // Skip interim responses.
+        if !start
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|s| s.starts_with('1'))
+        {
+            break (start, headers);
+        }
+    };
+    let status: u16 = start
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502);
+    let bodiless = request.method == "HEAD" || status == 204 || status == 304;
+    let has_framing = header(&headers, "content-length").is_some()
+        || header(&headers, "transfer-encoding").is_some();
+    let body = if bodiless {
+        Vec::new()
+    } else {
+        read_body(&mut conn.reader, &headers, true)?
+    };
+    let close = header(&headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        || (!bodiless && !has_framing);
+
+    let mut out = format!("{start}\r\n");
+    for (name, value) in &headers {
+        let keep_head_length = bodiless && name.eq_ignore_ascii_case("content-length");
+        if !is_framing(name) || keep_head_length {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    if !bodiless {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&body);
+    Ok((bytes, close))
+}
+
+fn is_framing(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
