@@ -36,7 +36,8 @@ impl ImageListArgs {
             None => {}
             Some("-") => {
                 let stdin = std::io::stdin();
-                texts.extend(read_list(stdin.lock(), "stdin").context("reading images from stdin")?);
+                texts
+                    .extend(read_list(stdin.lock(), "stdin").context("reading images from stdin")?);
             }
             Some(path) => {
                 let file = std::fs::File::open(Path::new(path))

@@ -128,9 +128,8 @@ impl ToolRegistryAccess {
             Some(ca) => {
                 let certs = dir.path().join("certs");
                 std::fs::create_dir(&certs)?;
-                std::fs::copy(ca, certs.join("ca.crt")).with_context(|| {
-                    format!("cannot read --registry-cacert {}", ca.display())
-                })?;
+                std::fs::copy(ca, certs.join("ca.crt"))
+                    .with_context(|| format!("cannot read --registry-cacert {}", ca.display()))?;
                 Some(certs)
             }
             None => None,
@@ -297,9 +296,16 @@ pub fn read_digest_file(path: &Path) -> anyhow::Result<Digest> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("the tool wrote no digest file {}", path.display()))?;
     let text = text.trim();
-    anyhow::ensure!(!text.is_empty(), "the digest file {} is empty", path.display());
+    anyhow::ensure!(
+        !text.is_empty(),
+        "the digest file {} is empty",
+        path.display()
+    );
     Digest::parse(text).map_err(|e| {
-        anyhow::anyhow!("the digest file {} holds {text:?}, not a digest: {e}", path.display())
+        anyhow::anyhow!(
+            "the digest file {} holds {text:?}, not a digest: {e}",
+            path.display()
+        )
     })
 }
 
@@ -373,8 +379,14 @@ where
         .unwrap_or_else(|| "killed by a signal".into());
     anyhow::bail!(
         "{tool} {} failed ({code}): {}",
-        args.first().map(|a| a.to_string_lossy()).unwrap_or_default(),
-        if tail.is_empty() { "no output".to_string() } else { tail.join(" | ") }
+        args.first()
+            .map(|a| a.to_string_lossy())
+            .unwrap_or_default(),
+        if tail.is_empty() {
+            "no output".to_string()
+        } else {
+            tail.join(" | ")
+        }
     )
 }
 
@@ -404,7 +416,10 @@ mod tests {
         std::fs::write(&p, format!("sha256:{hex}")).unwrap();
         assert_eq!(read_digest_file(&p).unwrap().hex(), hex);
         std::fs::write(&p, "").unwrap();
-        assert!(read_digest_file(&p).unwrap_err().to_string().contains("empty"));
+        assert!(read_digest_file(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         std::fs::write(&p, "sha256:zz").unwrap();
         assert!(read_digest_file(&p).is_err());
         assert!(read_digest_file(&dir.path().join("missing")).is_err());
@@ -417,7 +432,10 @@ mod tests {
             context: dir.path().to_path_buf(),
             ..Default::default()
         };
-        assert!(containerfile(&spec).unwrap_err().to_string().contains("--file"));
+        assert!(containerfile(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("--file"));
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
         assert!(containerfile(&spec).unwrap().ends_with("Dockerfile"));
         std::fs::write(dir.path().join("Containerfile"), "FROM scratch\n").unwrap();

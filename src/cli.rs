@@ -17,7 +17,12 @@ use crate::commands;
 /// first, and the signature covers that digest. Signatures are stored the way cosign
 /// stores them, so `cosign verify --key` and Kyverno accept them unchanged.
 #[derive(Debug, Parser)]
-#[command(name = "pinsign", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "pinsign",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -46,7 +51,12 @@ pub struct GlobalArgs {
 #[command(next_help_heading = "Registry options")]
 pub struct RegistryArgs {
     /// Registry user name (overrides auth files).
-    #[arg(long, global = true, env = "PINSIGN_REGISTRY_USERNAME", value_name = "USER")]
+    #[arg(
+        long,
+        global = true,
+        env = "PINSIGN_REGISTRY_USERNAME",
+        value_name = "USER"
+    )]
     pub registry_username: Option<String>,
 
     /// Registry password or token; prefer the environment variable over the flag.
@@ -128,9 +138,14 @@ mod tests {
             cli.global.registry.registry_cacert.as_deref(),
             Some(std::path::Path::new("ca.pem"))
         );
-        let cli =
-            Cli::try_parse_from(["pinsign", "-v", "--allow-insecure-registry", "resolve-digest", "x"])
-                .unwrap();
+        let cli = Cli::try_parse_from([
+            "pinsign",
+            "-v",
+            "--allow-insecure-registry",
+            "resolve-digest",
+            "x",
+        ])
+        .unwrap();
         assert!(cli.global.registry.allow_insecure_registry);
         assert_eq!(cli.global.verbose, 1);
     }

@@ -26,9 +26,9 @@ pub struct BatchFailed {
 
 /// Exit code for an error: 2 for usage errors, 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let usage = err.chain().any(|cause| {
-        cause.is::<UsageError>() || cause.is::<crate::reference::ReferenceError>()
-    });
+    let usage = err
+        .chain()
+        .any(|cause| cause.is::<UsageError>() || cause.is::<crate::reference::ReferenceError>());
     if usage {
         2
     } else {

@@ -46,7 +46,10 @@ impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;
-        Digest(format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))))
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
     }
 
     /// Parse `sha256:<hex>`; the error names what is wrong, not the input (callers add it).
@@ -55,7 +58,9 @@ impl Digest {
             return Err("a digest looks like sha256:<64 hex characters>".into());
         };
         if algo != "sha256" {
-            return Err(format!("unsupported digest algorithm {algo:?} (only sha256)"));
+            return Err(format!(
+                "unsupported digest algorithm {algo:?} (only sha256)"
+            ));
         }
         if hex.len() != 64 {
             return Err(format!(
@@ -379,7 +384,9 @@ fn check_registry(registry: &str) -> Result<(), String> {
         let ok = !host.is_empty()
             && host.split('.').all(|label| {
                 !label.is_empty()
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
@@ -389,7 +396,9 @@ fn check_registry(registry: &str) -> Result<(), String> {
     }
     if let Some(port) = port {
         if port.is_empty() || port.parse::<u16>().is_err() {
-            return Err(format!("registry port {port:?} is not a number from 0 to 65535"));
+            return Err(format!(
+                "registry port {port:?} is not a number from 0 to 65535"
+            ));
         }
     }
     Ok(())
@@ -401,7 +410,9 @@ fn check_path(path: &str) -> Result<(), String> {
     }
     for component in path.split('/') {
         if component.is_empty() {
-            return Err("the repository path has an empty component (\"//\" or a trailing '/')".into());
+            return Err(
+                "the repository path has an empty component (\"//\" or a trailing '/')".into(),
+            );
         }
         if !valid_component(component) {
             return Err(format!(
@@ -553,7 +564,10 @@ mod tests {
         let repo = parse("127.0.0.1:5000/team/app").repository().clone();
         let p = PinnedImage::new(repo, Digest::parse(&format!("sha256:{HEX}")).unwrap());
         assert_eq!(p.signature_tag().as_str(), format!("sha256-{HEX}.sig"));
-        assert_eq!(p.to_string(), format!("127.0.0.1:5000/team/app@sha256:{HEX}"));
+        assert_eq!(
+            p.to_string(),
+            format!("127.0.0.1:5000/team/app@sha256:{HEX}")
+        );
     }
 
     #[test]

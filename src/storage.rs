@@ -75,7 +75,12 @@ pub async fn store_in_tag(
     for attempt in 1..=MAX_WRITES {
         push_blobs(registry, sig_repo, &outcome.blobs, &mut uploaded).await?;
         let put = registry
-            .put_manifest(sig_repo, tag.as_str(), outcome.media_type, &outcome.manifest)
+            .put_manifest(
+                sig_repo,
+                tag.as_str(),
+                outcome.media_type,
+                &outcome.manifest,
+            )
             .await;
         match put {
             Ok(_) => {}
@@ -91,7 +96,17 @@ pub async fn store_in_tag(
                 return Err(anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))
             }
         }
-        match settle(registry, sig_repo, &tag, &outcome, previous.as_ref(), ours, &signature_ref).await? {
+        match settle(
+            registry,
+            sig_repo,
+            &tag,
+            &outcome,
+            previous.as_ref(),
+            ours,
+            &signature_ref,
+        )
+        .await?
+        {
             Settled::Kept { digest, layers } => {
                 return Ok(Stored {
                     signature_ref,
@@ -165,7 +180,10 @@ async fn settle(
             other => return Ok(Settled::Lost(other)),
         }
     }
-    Ok(Settled::Kept { digest: last, layers })
+    Ok(Settled::Kept {
+        digest: last,
+        layers,
+    })
 }
 
 /// The base for the next re-merge: everything either manifest had.
@@ -173,7 +191,9 @@ fn merge_bases(previous: Option<SigManifest>, current: Option<SigManifest>) -> O
     match (previous, current) {
         (Some(p), Some(c)) => {
             let all = signature::remerge(Some(&c), Some(&p), &[]);
-            signature::parse_sig_manifest(&all.manifest).ok().or(Some(c))
+            signature::parse_sig_manifest(&all.manifest)
+                .ok()
+                .or(Some(c))
         }
         (p, c) => c.or(p),
     }
@@ -245,7 +265,9 @@ pub async fn store_as_referrer(
     let existing = registry
         .referrers(repo, image.digest(), Some(SIG_ARTIFACT_TYPE))
         .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot sign {image} in referrers mode")))?;
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot sign {image} in referrers mode"))
+        })?;
     let artifact = signature::referrers_artifact(
         &signature::ImageDescriptor {
             media_type: subject.media_type.clone(),
@@ -255,7 +277,10 @@ pub async fn store_as_referrer(
         std::slice::from_ref(layer),
     );
     let signature_ref = format!("{repo}@{}", artifact.digest);
-    if existing.iter().any(|e| e.digest == artifact.digest.as_str()) {
+    if existing
+        .iter()
+        .any(|e| e.digest == artifact.digest.as_str())
+    {
         return Ok(Stored {
             signature_ref,
             manifest_digest: artifact.digest,
@@ -266,7 +291,12 @@ pub async fn store_as_referrer(
     let mut uploaded = Vec::new();
     push_blobs(registry, repo, &artifact.blobs, &mut uploaded).await?;
     registry
-        .put_manifest(repo, artifact.digest.as_str(), artifact.media_type, &artifact.manifest)
+        .put_manifest(
+            repo,
+            artifact.digest.as_str(),
+            artifact.media_type,
+            &artifact.manifest,
+        )
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))?;
     Ok(Stored {
@@ -298,8 +328,9 @@ pub async fn fetch_from_tag(
     let Some(manifest) = registry.get_manifest(sig_repo, tag.as_str()).await? else {
         return Ok(None);
     };
-    let parsed = signature::parse_sig_manifest(&manifest.bytes)
-        .map_err(|e| anyhow::anyhow!("{location} is not a readable cosign signature manifest: {e}"))?;
+    let parsed = signature::parse_sig_manifest(&manifest.bytes).map_err(|e| {
+        anyhow::anyhow!("{location} is not a readable cosign signature manifest: {e}")
+    })?;
     let layers = fetch_layers(registry, sig_repo, parsed.layers()).await?;
     Ok(Some(
         layers
@@ -328,7 +359,9 @@ pub async fn fetch_from_referrers(
         let manifest = registry
             .get_manifest(repo, &entry.digest)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("{location} is listed as a referrer but does not exist"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("{location} is listed as a referrer but does not exist")
+            })?;
         let artifact = signature::parse_referrers_artifact(&manifest.bytes)
             .map_err(|e| anyhow::anyhow!("{location} is not a readable signature artifact: {e}"))?;
         if let Err(e) = artifact.check_subject(image.digest()) {

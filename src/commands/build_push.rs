@@ -61,7 +61,12 @@ pub struct BuildPushArgs {
     pub key: Option<String>,
 
     /// Annotation KEY=VALUE for --sign (repeatable).
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE", requires = "sign")]
+    #[arg(
+        short = 'a',
+        long = "annotation",
+        value_name = "KEY=VALUE",
+        requires = "sign"
+    )]
     pub annotations: Vec<String>,
 
     #[command(flatten)]
@@ -116,7 +121,8 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let credentials = registry
         .credentials(repo)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
-    let access = ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
+    let access =
+        ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
 
     let bar = spinner(&format!("pushing {target}"));
     let quiet = global.quiet || args.output == OutputFormat::Json && !crate::logging::verbose();
@@ -175,7 +181,10 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
 fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| {
-            UsageError::new(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")).into()
+            UsageError::new(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            ))
+            .into()
         }),
         _ => Ok(None),
     }
@@ -183,11 +192,15 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 
 /// Write `sha256:...` (no newline) atomically: a reader never sees half a digest.
 fn write_digest_file(path: &std::path::Path, pinned: &PinnedImage) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
     std::io::Write::write_all(&mut tmp, pinned.digest().as_str().as_bytes())?;
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("cannot write --digest-file {}: {}", path.display(), e.error))?;
+    tmp.persist(path).map_err(|e| {
+        anyhow::anyhow!("cannot write --digest-file {}: {}", path.display(), e.error)
+    })?;
     Ok(())
 }

@@ -45,10 +45,9 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
     let registry = Registry::from_args(&global.registry)?;
     let mut rows = Vec::with_capacity(images.len());
     for image in &images {
-        let mut resolved = registry
-            .resolve(image)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context(format!("cannot resolve {}", image.original())))?;
+        let mut resolved = registry.resolve(image).await.map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot resolve {}", image.original()))
+        })?;
         if let Some(platform) = &args.platform {
             resolved = registry
                 .resolve_platform(resolved, platform)

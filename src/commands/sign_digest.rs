@@ -89,8 +89,15 @@ pub struct Signed {
 
 impl Signed {
     pub fn text_line(&self) -> String {
-        let note = if self.status == "unchanged" { ", already there" } else { "" };
-        format!("signed {} (signature {}{note})", self.pinned, self.signature_ref)
+        let note = if self.status == "unchanged" {
+            ", already there"
+        } else {
+            ""
+        };
+        format!(
+            "signed {} (signature {}{note})",
+            self.pinned, self.signature_ref
+        )
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -100,7 +107,11 @@ impl Signed {
 
 impl Signer {
     /// Load the key (asking for its password if needed) and parse annotations.
-    pub fn new(key: &str, password: &PasswordArgs, annotations: &[String]) -> anyhow::Result<Signer> {
+    pub fn new(
+        key: &str,
+        password: &PasswordArgs,
+        annotations: &[String],
+    ) -> anyhow::Result<Signer> {
         Ok(Signer {
             annotations: signature::parse_annotations(annotations)?,
             key: SigningKey::load(key, password)?,
@@ -125,7 +136,9 @@ impl Signer {
                 let sig_repo = self.signature_repo.as_ref().unwrap_or(image.repository());
                 storage::store_in_tag(registry, image, sig_repo, &layer).await?
             }
-            SignMode::Referrers => storage::store_as_referrer(registry, image, subject, &layer).await?,
+            SignMode::Referrers => {
+                storage::store_as_referrer(registry, image, subject, &layer).await?
+            }
         };
         Ok(Signed {
             pinned: image.clone(),
@@ -133,7 +146,11 @@ impl Signer {
             signature_ref: stored.signature_ref,
             signature_manifest_digest: stored.manifest_digest,
             layers: stored.layers,
-            status: if stored.changed { "signed" } else { "unchanged" },
+            status: if stored.changed {
+                "signed"
+            } else {
+                "unchanged"
+            },
         })
     }
 }
@@ -154,7 +171,11 @@ struct Report {
 
 pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let images = args.images.collect()?;
-    let expect = args.expect_digest.as_deref().map(expected_digest).transpose()?;
+    let expect = args
+        .expect_digest
+        .as_deref()
+        .map(expected_digest)
+        .transpose()?;
     if expect.is_some() && images.len() != 1 {
         return Err(UsageError::new("--expect-digest goes with exactly one image").into());
     }
@@ -272,7 +293,10 @@ async fn sign_image_inner(
     report.pinned = Some(resolved.pinned.to_string());
     if let (Some(tag), Some(_)) = (image.tag(), image.digest()) {
         // repo:tag@digest: the digest wins; say so if the tag has moved on.
-        if let Some(now) = registry.head_manifest(image.repository(), tag.as_str()).await? {
+        if let Some(now) = registry
+            .head_manifest(image.repository(), tag.as_str())
+            .await?
+        {
             if now.digest != *resolved.pinned.digest() {
                 report.warning = Some(format!(
                     "{} now points at {}, not {}; signing the digest given",
@@ -297,7 +321,11 @@ async fn sign_image_inner(
         let index = registry.get_index(&resolved.pinned).await?;
         for child in index.manifests {
             let digest = Digest::parse(&child.digest).map_err(|e| {
-                anyhow::anyhow!("index {} lists a bad digest {:?}: {e}", resolved.pinned, child.digest)
+                anyhow::anyhow!(
+                    "index {} lists a bad digest {:?}: {e}",
+                    resolved.pinned,
+                    child.digest
+                )
             })?;
             targets.push((
                 resolved.pinned.with_digest(digest.clone()),
@@ -328,7 +356,10 @@ fn expected_digest(arg: &str) -> anyhow::Result<Digest> {
         ))
     })?;
     Digest::parse(text.trim()).map_err(|e| {
-        UsageError::new(format!("--expect-digest file {arg} does not hold a digest: {e}")).into()
+        UsageError::new(format!(
+            "--expect-digest file {arg} does not hold a digest: {e}"
+        ))
+        .into()
     })
 }
 
@@ -339,7 +370,10 @@ mod tests {
     #[test]
     fn expect_digest_from_value_or_file() {
         let hex = "cd".repeat(32);
-        assert_eq!(expected_digest(&format!("sha256:{hex}")).unwrap().hex(), hex);
+        assert_eq!(
+            expected_digest(&format!("sha256:{hex}")).unwrap().hex(),
+            hex
+        );
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("digest");
         std::fs::write(&f, format!("sha256:{hex}\n")).unwrap();

@@ -110,7 +110,8 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         let bar = bar.clone();
         async move {
             let (registry, keys, required, sig_repo) = &*shared;
-            let report = verify_image(registry, keys, required, sig_repo.as_ref(), mode, &image).await;
+            let report =
+                verify_image(registry, keys, required, sig_repo.as_ref(), mode, &image).await;
             bar.suspend(|| print_text(&report, keys, output));
             report
         }
@@ -150,7 +151,11 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
     let pinned = report.pinned.as_deref().unwrap_or(&report.input);
     let n = report.signatures.len();
     if report.verified {
-        let good: Vec<&SignatureReport> = report.signatures.iter().filter(|s| s.check.verified).collect();
+        let good: Vec<&SignatureReport> = report
+            .signatures
+            .iter()
+            .filter(|s| s.check.verified)
+            .collect();
         let by: Vec<String> = good
             .iter()
             .filter_map(|s| s.check.key.clone())
@@ -205,7 +210,8 @@ async fn verify_image(
         signatures: Vec::new(),
         error: None,
     };
-    if let Err(e) = verify_inner(registry, keys, required, sig_repo, mode, image, &mut report).await {
+    if let Err(e) = verify_inner(registry, keys, required, sig_repo, mode, image, &mut report).await
+    {
         report.verified = false;
         report.error = Some(format!(
             "cannot verify {}: {}",
@@ -254,7 +260,10 @@ async fn verify_inner(
         }
     }
     if found.is_empty() {
-        anyhow::bail!("no signatures found for {pinned} (looked in {})", places.join(" and "));
+        anyhow::bail!(
+            "no signatures found for {pinned} (looked in {})",
+            places.join(" and ")
+        );
     }
     for f in found {
         let check = signature::verify_layer(pinned.digest(), &f.layer, keys, required);

@@ -49,7 +49,10 @@ impl PublicKey {
     /// `SHA256:<hex>` of the DER SPKI: stable across PEM formatting, shown in verify output.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest as _;
-        format!("SHA256:{}", hex::encode(sha2::Sha256::digest(&self.spki_der)))
+        format!(
+            "SHA256:{}",
+            hex::encode(sha2::Sha256::digest(&self.spki_der))
+        )
     }
 
     /// The file or env var the key came from.
@@ -105,7 +108,10 @@ pub(crate) fn pem_body(text: &str, label: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign/payloads/");
+    const FIX: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cosign/payloads/"
+    );
 
     fn read(name: &str) -> Vec<u8> {
         std::fs::read(format!("{FIX}{name}")).unwrap()

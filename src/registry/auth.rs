@@ -55,7 +55,11 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials({} from {}, password hidden)", self.username, self.source)
+        write!(
+            f,
+            "Credentials({} from {}, password hidden)",
+            self.username, self.source
+        )
     }
 }
 
@@ -171,7 +175,10 @@ impl AuthConfig {
                         })?,
                 );
                 let text = std::str::from_utf8(&decoded).map_err(|_| {
-                    anyhow::anyhow!("auth file {}: the entry for {key} is not text", file.display())
+                    anyhow::anyhow!(
+                        "auth file {}: the entry for {key} is not text",
+                        file.display()
+                    )
                 })?;
                 let Some((user, pass)) = text.split_once(':') else {
                     anyhow::bail!(
@@ -205,7 +212,10 @@ fn normalize_key(key: &str) -> String {
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     let (host, rest) = match k.split_once('/') {
         Some((h, r)) => (h, Some(r)),
         None => (k, None),
@@ -346,7 +356,10 @@ mod tests {
 
     #[test]
     fn challenges() {
-        assert_eq!(Challenge::parse("Basic realm=\"Registry\""), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse("Basic realm=\"Registry\""),
+            Some(Challenge::Basic)
+        );
         assert_eq!(
             Challenge::parse(
                 r#"Bearer realm="http://127.0.0.1:9/token",service="reg",scope="repository:a/b:pull,push""#
@@ -363,10 +376,16 @@ mod tests {
 
     #[test]
     fn auth_keys_normalise() {
-        assert_eq!(normalize_key("https://index.docker.io/v1/"), "index.docker.io");
+        assert_eq!(
+            normalize_key("https://index.docker.io/v1/"),
+            "index.docker.io"
+        );
         assert_eq!(normalize_key("docker.io"), "index.docker.io");
         assert_eq!(normalize_key("http://127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(normalize_key("reg.example/team/app"), "reg.example/team/app");
+        assert_eq!(
+            normalize_key("reg.example/team/app"),
+            "reg.example/team/app"
+        );
     }
 
     #[test]
@@ -384,7 +403,9 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let files = AuthFiles { files: vec![dir.path().join("missing.json"), file.clone()] };
+        let files = AuthFiles {
+            files: vec![dir.path().join("missing.json"), file.clone()],
+        };
         let c = files.lookup("reg.example", "team/app").unwrap().unwrap();
         assert_eq!(c.username, "team");
         assert_eq!(c.password(), "pw2");
@@ -402,7 +423,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.json");
         std::fs::write(&file, "{not json").unwrap();
-        let files = AuthFiles { files: vec![file.clone()] };
+        let files = AuthFiles {
+            files: vec![file.clone()],
+        };
         let e = files.lookup("reg.example", "a").unwrap_err().to_string();
         assert!(e.contains("config.json"), "{e}");
     }

@@ -38,7 +38,9 @@ pub enum RegistryError {
     #[error("{what} not found in {repository}")]
     NotFound { what: String, repository: String },
 
-    #[error("registry {registry} refused access to {repository} ({status}) with {credentials}: {hint}")]
+    #[error(
+        "registry {registry} refused access to {repository} ({status}) with {credentials}: {hint}"
+    )]
     Unauthorized {
         registry: String,
         repository: String,

@@ -63,27 +63,28 @@ pub struct RegistryOptions {
 impl RegistryOptions {
     /// From the global flags. Conflicting or half-given options are usage errors.
     pub fn from_args(args: &RegistryArgs) -> anyhow::Result<RegistryOptions> {
-        let credentials = match (&args.registry_username, &args.registry_password) {
-            (Some(u), Some(p)) => {
-                let from_env = std::env::var("PINSIGN_REGISTRY_USERNAME").ok().as_deref()
-                    == Some(u.as_str());
-                let source = if from_env { CredentialSource::Env } else { CredentialSource::Flags };
-                Some(Credentials::new(u.clone(), p.clone(), source))
-            }
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(UsageError::new(
+        let credentials =
+            match (&args.registry_username, &args.registry_password) {
+                (Some(u), Some(p)) => {
+                    let from_env = std::env::var("PINSIGN_REGISTRY_USERNAME").ok().as_deref()
+                        == Some(u.as_str());
+                    let source = if from_env {
+                        CredentialSource::Env
+                    } else {
+                        CredentialSource::Flags
+                    };
+                    Some(Credentials::new(u.clone(), p.clone(), source))
+                }
+                (None, None) => None,
+                (Some(_), None) => return Err(UsageError::new(
                     "--registry-username needs --registry-password (or PINSIGN_REGISTRY_PASSWORD)",
                 )
-                .into())
-            }
-            (None, Some(_)) => {
-                return Err(UsageError::new(
+                .into()),
+                (None, Some(_)) => return Err(UsageError::new(
                     "--registry-password needs --registry-username (or PINSIGN_REGISTRY_USERNAME)",
                 )
-                .into())
-            }
-        };
+                .into()),
+            };
         if args.allow_insecure_registry && args.registry_cacert.is_some() {
             return Err(UsageError::new(
                 "--allow-insecure-registry and --registry-cacert contradict each other: with a CA, drop --allow-insecure-registry",
@@ -188,7 +189,10 @@ impl Registry {
             .pool_idle_timeout(Duration::from_secs(60));
         if let Some(ca) = &opts.ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
-                UsageError::new(format!("cannot read --registry-cacert {}: {e}", ca.display()))
+                UsageError::new(format!(
+                    "cannot read --registry-cacert {}: {e}",
+                    ca.display()
+                ))
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
@@ -279,7 +283,14 @@ impl Registry {
     ) -> Result<Option<Descriptor>, RegistryError> {
         let path = format!("/v2/{}/manifests/{reference}", repo.path());
         let resp = self
-            .send(repo, Method::HEAD, &path, Access::Pull, accept_manifests(), None)
+            .send(
+                repo,
+                Method::HEAD,
+                &path,
+                Access::Pull,
+                accept_manifests(),
+                None,
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -297,7 +308,12 @@ impl Registry {
                     detail: format!("Docker-Content-Digest {d:?} is not a digest: {e}"),
                 })?;
                 Ok(Some(Descriptor {
-                    media_type: media_type.split(';').next().unwrap_or("").trim().to_string(),
+                    media_type: media_type
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
                     digest,
                     size,
                 }))
@@ -323,7 +339,14 @@ impl Registry {
     ) -> Result<Option<Manifest>, RegistryError> {
         let path = format!("/v2/{}/manifests/{reference}", repo.path());
         let resp = self
-            .send(repo, Method::GET, &path, Access::Pull, accept_manifests(), None)
+            .send(
+                repo,
+                Method::GET,
+                &path,
+                Access::Pull,
+                accept_manifests(),
+                None,
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -334,9 +357,9 @@ impl Registry {
         let claimed = header_str(resp.headers(), "docker-content-digest");
         let bytes = read_capped(repo, resp, MAX_MANIFEST_BYTES, &path).await?;
         let digest = Digest::of(&bytes);
-        let expected = Digest::parse(reference).ok().or_else(|| {
-            claimed.as_deref().and_then(|c| Digest::parse(c).ok())
-        });
+        let expected = Digest::parse(reference)
+            .ok()
+            .or_else(|| claimed.as_deref().and_then(|c| Digest::parse(c).ok()));
         if let Some(expected) = expected {
             if expected != digest {
                 return Err(RegistryError::DigestMismatch {
@@ -373,7 +396,14 @@ impl Registry {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, header_value(media_type));
         let resp = self
-            .send(repo, Method::PUT, &path, Access::Push, headers, Some(bytes.to_vec()))
+            .send(
+                repo,
+                Method::PUT,
+                &path,
+                Access::Push,
+                headers,
+                Some(bytes.to_vec()),
+            )
             .await?;
         let resp = check_status(repo, "PUT", &path, resp).await?;
         let digest = Digest::of(bytes);
@@ -393,10 +423,21 @@ impl Registry {
     // ----- blobs -----
 
     /// True when the repository has the blob.
-    pub async fn blob_exists(&self, repo: &Repository, digest: &Digest) -> Result<bool, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let path = format!("/v2/{}/blobs/{digest}", repo.path());
         let resp = self
-            .send(repo, Method::HEAD, &path, Access::Pull, HeaderMap::new(), None)
+            .send(
+                repo,
+                Method::HEAD,
+                &path,
+                Access::Pull,
+                HeaderMap::new(),
+                None,
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(false);
@@ -414,7 +455,14 @@ impl Registry {
     ) -> Result<Vec<u8>, RegistryError> {
         let path = format!("/v2/{}/blobs/{digest}", repo.path());
         let resp = self
-            .send(repo, Method::GET, &path, Access::Pull, HeaderMap::new(), None)
+            .send(
+                repo,
+                Method::GET,
+                &path,
+                Access::Pull,
+                HeaderMap::new(),
+                None,
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
@@ -447,7 +495,14 @@ impl Registry {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, header_value("application/octet-stream"));
         let resp = self
-            .send(repo, Method::POST, &path, Access::Push, headers.clone(), Some(bytes.to_vec()))
+            .send(
+                repo,
+                Method::POST,
+                &path,
+                Access::Push,
+                headers.clone(),
+                Some(bytes.to_vec()),
+            )
             .await?;
         if resp.status() == StatusCode::CREATED {
             return Ok(());
@@ -462,7 +517,14 @@ impl Registry {
         let sep = if location.contains('?') { '&' } else { '?' };
         let target = format!("{location}{sep}digest={digest}");
         let resp = self
-            .send(repo, Method::PUT, &target, Access::Push, headers, Some(bytes.to_vec()))
+            .send(
+                repo,
+                Method::PUT,
+                &target,
+                Access::Push,
+                headers,
+                Some(bytes.to_vec()),
+            )
             .await?;
         check_status(repo, "PUT", "/v2/.../blobs/uploads/...", resp).await?;
         Ok(())
@@ -484,7 +546,9 @@ impl Registry {
         }
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, header_value(OCI_INDEX));
-        let resp = self.send(repo, Method::GET, &path, Access::Pull, headers, None).await?;
+        let resp = self
+            .send(repo, Method::GET, &path, Access::Pull, headers, None)
+            .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::ReferrersUnsupported {
                 registry: repo.registry().to_string(),
@@ -510,7 +574,11 @@ impl Registry {
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             return path_or_url.to_string();
         }
-        let scheme = if self.opts.allow_http { "http" } else { "https" };
+        let scheme = if self.opts.allow_http {
+            "http"
+        } else {
+            "https"
+        };
         format!("{scheme}://{}{path_or_url}", repo.registry())
     }
 
@@ -532,7 +600,10 @@ impl Registry {
         loop {
             attempt += 1;
             let auth = self.auth_header(repo, access).await?;
-            let mut req = self.http.request(method.clone(), &url).headers(headers.clone());
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .headers(headers.clone());
             if let Some(a) = &auth {
                 req = req.header(AUTHORIZATION, a.as_str());
             }
@@ -603,7 +674,11 @@ impl Registry {
             Ok(Some(c)) => c.source,
             _ => CredentialSource::Anonymous,
         };
-        let action = if access == Access::Push { "push to" } else { "pull from" };
+        let action = if access == Access::Push {
+            "push to"
+        } else {
+            "pull from"
+        };
         let hint = match (&source, status) {
             (CredentialSource::Anonymous, _) => format!(
                 "log in (buildah login / docker login {}) or pass --registry-username and PINSIGN_REGISTRY_PASSWORD",
@@ -816,7 +891,9 @@ async fn check_status(
     let body = resp.bytes().await.unwrap_or_default();
     let mut message = error::error_message(&body);
     if status == StatusCode::BAD_REQUEST
-        && message.as_deref().is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
+        && message
+            .as_deref()
+            .is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
     {
         message = Some("the registry speaks TLS: drop --allow-http-registry".into());
     }
@@ -1000,7 +1077,11 @@ impl Registry {
             let p = Platform::of_entry(p);
             if platform.matches(&p) {
                 let digest = Digest::parse(&entry.digest).map_err(|e| {
-                    anyhow::anyhow!("index {} lists a bad digest {:?}: {e}", resolved.pinned, entry.digest)
+                    anyhow::anyhow!(
+                        "index {} lists a bad digest {:?}: {e}",
+                        resolved.pinned,
+                        entry.digest
+                    )
                 })?;
                 return Ok(Resolved {
                     pinned: resolved.pinned.with_digest(digest),
@@ -1014,7 +1095,11 @@ impl Registry {
         anyhow::bail!(
             "{} has no {platform} image; it has: {}",
             resolved.pinned,
-            if available.is_empty() { "no platforms listed".to_string() } else { available.join(", ") }
+            if available.is_empty() {
+                "no platforms listed".to_string()
+            } else {
+                available.join(", ")
+            }
         )
     }
 
@@ -1044,7 +1129,9 @@ mod tests {
     fn platforms_parse_and_match() {
         let p = Platform::parse("linux/arm64").unwrap();
         assert!(p.matches(&Platform::parse("linux/arm64/v8").unwrap()));
-        assert!(!Platform::parse("linux/arm/v7").unwrap().matches(&Platform::parse("linux/arm/v6").unwrap()));
+        assert!(!Platform::parse("linux/arm/v7")
+            .unwrap()
+            .matches(&Platform::parse("linux/arm/v6").unwrap()));
         for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
             assert!(Platform::parse(bad).is_err(), "{bad}");
         }
@@ -1059,7 +1146,10 @@ mod tests {
         };
         let e = RegistryOptions::from_args(&args).unwrap_err();
         assert_eq!(crate::error::exit_code(&e), 2);
-        let args = RegistryArgs { registry_username: Some("u".into()), ..Default::default() };
+        let args = RegistryArgs {
+            registry_username: Some("u".into()),
+            ..Default::default()
+        };
         assert!(RegistryOptions::from_args(&args).is_err());
     }
 }
