@@ -9,10 +9,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if pinsign::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            if !err.is::<pinsign::error::BatchFailed>() || pinsign::logging::verbose() {
-                eprintln!("pinsign: error: {}", pinsign::error::one_line(&err));
-            } else {
-                eprintln!("pinsign: {err}");
+            // A batch already reported each failure; add the summary only for batches.
+            match err.downcast_ref::<pinsign::error::BatchFailed>() {
+                Some(batch) if batch.total == 1 => {}
+                Some(_) => eprintln!("pinsign: {err}"),
+                None => eprintln!("pinsign: error: {}", pinsign::error::one_line(&err)),
             }
             ExitCode::from(pinsign::error::exit_code(&err))
         }

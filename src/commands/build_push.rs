@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::keys::PasswordArgs;
 use crate::output::{print_json, print_line, spinner, OutputFormat};
 use crate::reference::{ImageRef, PinnedImage};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryError, Resolved};
 
 #[derive(Debug, Args)]
 pub struct BuildPushArgs {
@@ -60,6 +60,10 @@ pub struct BuildPushArgs {
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
 
+    /// With --sign on a multi-platform build, also sign every child manifest of the index.
+    #[arg(long, requires = "sign")]
+    pub recursive: bool,
+
     /// Annotation KEY=VALUE for --sign (repeatable).
     #[arg(
         short = 'a',
@@ -83,8 +87,8 @@ struct BuildResult {
     pinned: PinnedImage,
     digest: String,
     media_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<serde_json::Value>,
 }
 
 pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -154,21 +158,31 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     if let Some(path) = &args.digest_file {
         write_digest_file(path, &pinned)?;
     }
-    let signature = match &signer {
-        Some(signer) => Some(signer.sign_one(&registry, &pinned, &by_digest).await?),
-        None => None,
+    let signed = match &signer {
+        Some(signer) => {
+            let resolved = Resolved {
+                pinned: pinned.clone(),
+                media_type: by_digest.media_type.clone(),
+                size: by_digest.size,
+                platform: None,
+            };
+            signer
+                .sign_tree(&registry, &resolved, args.recursive)
+                .await?
+        }
+        None => Vec::new(),
     };
     let result = BuildResult {
         image: target.to_string(),
         digest: digest.to_string(),
         media_type: by_digest.media_type,
         pinned,
-        signature: signature.as_ref().map(|s| s.to_json()),
+        signatures: signed.iter().map(|s| s.to_json()).collect(),
     };
     match args.output {
         OutputFormat::Json => print_json(&result)?,
         OutputFormat::Text => {
-            if let Some(s) = &signature {
+            for s in &signed {
                 eprintln!("{}", s.text_line());
             }
             print_line(&result.pinned.to_string())?;

@@ -15,7 +15,7 @@ use crate::error::{BatchFailed, UsageError};
 use crate::keys::{PasswordArgs, SigningKey};
 use crate::output::{print_json, print_line, progress_bar, OutputFormat};
 use crate::reference::{Digest, ImageRef, PinnedImage, Repository};
-use crate::registry::{is_index, Descriptor, Registry};
+use crate::registry::{is_index, Descriptor, Registry, Resolved};
 use crate::signature::{self, SignatureLayer};
 use crate::storage::{self, Stored};
 
@@ -118,6 +118,41 @@ impl Signer {
             mode: SignMode::Tag,
             signature_repo: None,
         })
+    }
+
+    /// Sign a resolved image and, with `recursive` on an index, every child manifest.
+    pub async fn sign_tree(
+        &self,
+        registry: &Registry,
+        resolved: &Resolved,
+        recursive: bool,
+    ) -> anyhow::Result<Vec<Signed>> {
+        let mut targets = vec![(resolved.pinned.clone(), resolved.descriptor())];
+        if recursive && is_index(&resolved.media_type) {
+            let index = registry.get_index(&resolved.pinned).await?;
+            for child in index.manifests {
+                let digest = Digest::parse(&child.digest).map_err(|e| {
+                    anyhow::anyhow!(
+                        "index {} lists a bad digest {:?}: {e}",
+                        resolved.pinned,
+                        child.digest
+                    )
+                })?;
+                targets.push((
+                    resolved.pinned.with_digest(digest.clone()),
+                    Descriptor {
+                        media_type: child.media_type,
+                        digest,
+                        size: child.size.max(0) as u64,
+                    },
+                ));
+            }
+        }
+        let mut signed = Vec::with_capacity(targets.len());
+        for (pinned, subject) in &targets {
+            signed.push(self.sign_one(registry, pinned, subject).await?);
+        }
+        Ok(signed)
     }
 
     /// Sign one pinned manifest and store the signature. `subject` is the manifest's
@@ -315,32 +350,7 @@ async fn sign_image_inner(
             resolved.pinned.digest()
         );
     }
-    let subject = resolved.descriptor();
-    let mut targets = vec![(resolved.pinned.clone(), subject)];
-    if recursive && is_index(&resolved.media_type) {
-        let index = registry.get_index(&resolved.pinned).await?;
-        for child in index.manifests {
-            let digest = Digest::parse(&child.digest).map_err(|e| {
-                anyhow::anyhow!(
-                    "index {} lists a bad digest {:?}: {e}",
-                    resolved.pinned,
-                    child.digest
-                )
-            })?;
-            targets.push((
-                resolved.pinned.with_digest(digest.clone()),
-                Descriptor {
-                    media_type: child.media_type,
-                    digest,
-                    size: child.size.max(0) as u64,
-                },
-            ));
-        }
-    }
-    for (pinned, subject) in &targets {
-        let signed = signer.sign_one(registry, pinned, subject).await?;
-        report.signatures.push(signed);
-    }
+    report.signatures = signer.sign_tree(registry, &resolved, recursive).await?;
     Ok(())
 }
 
