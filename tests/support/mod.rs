@@ -10,6 +10,7 @@ It starts real components itself, each on `127.0.0.1` and a free port, and stops
 - [`CountingProxy`]: an HTTP reverse proxy counting requests by method and path;
 - [`images`]: images built with real buildah (vfs store, chroot isolation) and pushed or written to OCI
   layouts, and tiny synthetic images pushed over HTTP by [`RegClient`];
+- [`cosign_writer`]: cosign signatures (tag scheme and referrers) written without pinsign's code;
 - [`pinsign`]: the binary under test with the host's credential and password variables removed.
 
 A missing tool fails the test with the command that installs it; nothing is skipped. See README.md here.
@@ -17,6 +18,7 @@ A missing tool fails the test with the command that installs it; nothing is skip
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod cosign_writer;
 pub mod ferro;
 pub mod httpd;
 pub mod images;
