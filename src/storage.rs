@@ -314,6 +314,10 @@ pub struct Found {
     pub location: String,
     #[serde(skip)]
     pub layer: FetchedLayer,
+    /// Why the payload blob could not be fetched intact (its digest did not match, or the
+    /// registry does not have it); such a layer never verifies.
+    #[serde(skip)]
+    pub fetch_error: Option<String>,
 }
 
 /// Signatures stored in the `.sig` tag: every layer with its payload blob (fetched once
@@ -335,9 +339,10 @@ pub async fn fetch_from_tag(
     Ok(Some(
         layers
             .into_iter()
-            .map(|layer| Found {
+            .map(|(layer, fetch_error)| Found {
                 location: location.clone(),
                 layer,
+                fetch_error,
             })
             .collect(),
     ))
@@ -368,10 +373,11 @@ pub async fn fetch_from_referrers(
             tracing::warn!("{location}: {e}");
             continue;
         }
-        for layer in fetch_layers(registry, repo, &artifact.layers).await? {
+        for (layer, fetch_error) in fetch_layers(registry, repo, &artifact.layers).await? {
             out.push(Found {
                 location: location.clone(),
                 layer,
+                fetch_error,
             });
         }
     }
@@ -379,13 +385,14 @@ pub async fn fetch_from_referrers(
 }
 
 /// Fetch each simple-signing layer's payload blob once per digest. A blob that fails its
-/// digest check is kept as fetched-empty, so verification reports it per layer.
+/// digest check or is missing comes back empty with the reason, so verification reports it
+/// per layer instead of failing the whole image.
 async fn fetch_layers(
     registry: &Registry,
     repo: &Repository,
     layers: &[signature::LayerDescriptor],
-) -> anyhow::Result<Vec<FetchedLayer>> {
-    let mut blobs: HashMap<Digest, Vec<u8>> = HashMap::new();
+) -> anyhow::Result<Vec<(FetchedLayer, Option<String>)>> {
+    let mut blobs: HashMap<Digest, (Vec<u8>, Option<String>)> = HashMap::new();
     let mut out = Vec::new();
     for descriptor in layers {
         if !descriptor.is_simplesigning() {
@@ -393,19 +400,26 @@ async fn fetch_layers(
         }
         let digest = descriptor.digest().clone();
         if !blobs.contains_key(&digest) {
-            let blob = match registry.get_blob(repo, &digest, MAX_PAYLOAD_BYTES).await {
-                Ok(b) => b,
-                Err(RegistryError::DigestMismatch { .. }) | Err(RegistryError::NotFound { .. }) => {
-                    Vec::new()
+            let fetched = match registry.get_blob(repo, &digest, MAX_PAYLOAD_BYTES).await {
+                Ok(b) => (b, None),
+                Err(e @ RegistryError::DigestMismatch { .. }) => {
+                    (Vec::new(), Some(format!("payload blob rejected: {e}")))
+                }
+                Err(e @ RegistryError::NotFound { .. }) => {
+                    (Vec::new(), Some(format!("payload blob missing: {e}")))
                 }
                 Err(e) => return Err(e.into()),
             };
-            blobs.insert(digest.clone(), blob);
+            blobs.insert(digest.clone(), fetched);
         }
-        out.push(FetchedLayer {
-            descriptor: descriptor.clone(),
-            blob: blobs[&digest].clone(),
-        });
+        let (blob, error) = &blobs[&digest];
+        out.push((
+            FetchedLayer {
+                descriptor: descriptor.clone(),
+                blob: blob.clone(),
+            },
+            error.clone(),
+        ));
     }
     Ok(out)
 }

@@ -178,10 +178,12 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
             if n == 1 { "" } else { "s" }
         );
     }
-    for s in &report.signatures {
+    // Numbered: every key signs the same payload, so layer digests often repeat.
+    for (i, s) in report.signatures.iter().enumerate() {
         if !s.check.verified || !report.verified {
             eprintln!(
-                "  signature {} in {}: {}",
+                "  signature {}/{n} (payload {}) in {}: {}",
+                i + 1,
                 short(s.check.layer_digest.as_str()),
                 s.location,
                 s.check.reason.as_deref().unwrap_or("valid")
@@ -266,7 +268,11 @@ async fn verify_inner(
         );
     }
     for f in found {
-        let check = signature::verify_layer(pinned.digest(), &f.layer, keys, required);
+        let mut check = signature::verify_layer(pinned.digest(), &f.layer, keys, required);
+        if let Some(e) = f.fetch_error {
+            check.verified = false;
+            check.reason = Some(e);
+        }
         report.signatures.push(SignatureReport {
             location: f.location,
             check,
