@@ -233,18 +233,32 @@ pub async fn build_and_push(
             if let Some(ts) = spec.timestamp {
                 args.extend(["--timestamp".into(), ts.to_string().into()]);
             }
-            if !spec.platforms.is_empty() {
-                args.extend(["--platform".into(), spec.platforms.join(",").into()]);
-            }
             if multi {
                 // A fresh list name each run: `--manifest` would add to a stale list.
                 let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
-                args.extend(["--manifest".into(), local.clone().into()]);
+                // One platform per build, in the order given: `buildah build --platform a,b
+                // --manifest L` adds the images in the order their builds finish, so the
+                // index (and its digest) would change from run to run.
+                for platform in &spec.platforms {
+                    let mut one = args.clone();
+                    one.extend(["--platform".into(), platform.into()]);
+                    one.extend(["--manifest".into(), local.clone().into()]);
+                    one.push(spec.context.clone().into_os_string());
+                    if let Err(e) = run_tool("buildah", one, quiet).await {
+                        let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+                        return Err(e.context(format!("building {platform} for {target} failed")));
+                    }
+                }
             } else {
+                if let Some(platform) = spec.platforms.first() {
+                    args.extend(["--platform".into(), platform.into()]);
+                }
                 args.extend(["--tag".into(), local.clone().into()]);
+                args.push(spec.context.clone().into_os_string());
+                run_tool("buildah", args, quiet)
+                    .await
+                    .with_context(|| format!("building {target} failed"))?;
             }
-            args.push(spec.context.clone().into_os_string());
-            run_tool("buildah", args, quiet).await?;
 
             let mut push: Vec<OsString> = if multi {
                 vec!["manifest".into(), "push".into(), "--all".into()]
