@@ -341,6 +341,10 @@ where
     tracing::info!("running {shown}");
     let mut child = tokio::process::Command::new(tool)
         .args(&args)
+        // The tools get credentials from the private auth file; they need none of these.
+        .env_remove("PINSIGN_REGISTRY_PASSWORD")
+        .env_remove("PINSIGN_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

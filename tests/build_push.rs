@@ -679,7 +679,8 @@ fn sign_stores_a_cosign_signature_over_exactly_the_pushed_digest() {
     assert_eq!(std::fs::read_to_string(ws.path("digest")).unwrap(), digest);
     assert_eq!(head(&ep, "team/signed", "v1").0, digest);
 
-    let sig = &doc["signature"];
+    assert_eq!(doc["signatures"].as_array().map(Vec::len), Some(1), "{doc}");
+    let sig = &doc["signatures"][0];
     let sig_tag = format!("{}.sig", digest.replace(':', "-"));
     assert_eq!(sig["digest"], digest.as_str(), "{doc}");
     assert_eq!(sig["status"], "signed", "{doc}");
@@ -745,7 +746,7 @@ fn tool_output_never_reaches_stdout() {
         .arg(&context));
     let doc = json_doc(&out);
     assert_eq!(doc["image"], ep.image("out:json"));
-    assert!(doc.get("signature").is_none(), "{doc}");
+    assert!(doc.get("signatures").is_none(), "{doc}");
     assert!(!out.stderr.contains("STEP"), "{}", out.stderr);
 
     // -v --output json: the tools speak, on stderr only.
@@ -974,8 +975,10 @@ fn a_refused_push_names_the_registry() {
             ("payload.txt", "refused\n"),
         ],
     );
+    let wrappers = ws.recording_wrappers();
     let (_, line) = fails(
         ws.build_push(&wrong, &ep.image("refused:v1"))
+            .env("PATH", path_with(&wrappers))
             .args(["-q", "--digest-file", "refused.digest"])
             .arg("--context")
             .arg(&context),
@@ -983,7 +986,16 @@ fn a_refused_push_names_the_registry() {
     );
     assert!(line.contains(&ep.host), "names the registry: {line}");
     assert!(line.contains("refused:v1"), "names the image: {line}");
+    assert!(
+        line.contains("check the credentials"),
+        "says what to do: {line}"
+    );
     assert!(!line.contains("not-the-password"), "{line}");
+    assert_eq!(
+        ws.recorded("argv-buildah.log"),
+        "",
+        "wrong credentials are caught before anything is built"
+    );
     assert!(
         !ws.path("refused.digest").exists(),
         "no digest file for a failed push"

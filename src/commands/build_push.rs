@@ -122,6 +122,13 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
         _ => None,
     };
     let repo = target.repository();
+    // Check access before spending a build: wrong credentials, an untrusted CA or a plain
+    // HTTP registry fail here in one request (a missing tag is fine).
+    registry.will_push(repo);
+    registry
+        .head_manifest(repo, &target.manifest_reference())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
     let credentials = registry
         .credentials(repo)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
