@@ -11,8 +11,10 @@ static QUIET: AtomicU8 = AtomicU8::new(0);
 pub fn init(verbose: u8, quiet: bool) {
     VERBOSITY.store(verbose, Ordering::Relaxed);
     QUIET.store(quiet as u8, Ordering::Relaxed);
+    // Only pinsign's own events: dependencies (rustls, hyper) log their errors too, and
+    // those would add a second, raw line to pinsign's one-line error messages.
     let level = match verbose {
-        0 => "warn",
+        0 => "pinsign=warn",
         1 => "pinsign=info",
         2 => "pinsign=debug",
         _ => "pinsign=trace",

@@ -149,7 +149,7 @@ impl AuthConfig {
             .find(|(k, _)| normalize_key(k) == registry)
             .map(|(_, v)| v)
         {
-            return run_helper(helper, registry);
+            return run_helper(helper, registry).map_err(|e| helper_error(e, "credHelpers", file));
         }
         // The most specific key wins: "reg/team/app" over "reg/team" over "reg".
         let full = format!("{registry}/{path}");
@@ -199,10 +199,18 @@ impl AuthConfig {
             }
         }
         if let Some(store) = &self.creds_store {
-            return run_helper(store, registry);
+            return run_helper(store, registry).map_err(|e| helper_error(e, "credsStore", file));
         }
         Ok(None)
     }
+}
+
+/// A helper failure, naming the auth file entry that chose the helper.
+fn helper_error(e: anyhow::Error, entry: &str, file: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{e} (chosen by \"{entry}\" in auth file {}: install the helper, or remove that entry)",
+        file.display()
+    )
 }
 
 /// Strip scheme and API path from an auth file key: `https://index.docker.io/v1/` →

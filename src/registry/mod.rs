@@ -161,7 +161,7 @@ struct Token {
 pub struct Registry {
     http: reqwest::Client,
     opts: RegistryOptions,
-    /// Credentials per registry host, looked up once.
+    /// Credentials per repository (`registry/path`; `*` for the flags), looked up once.
     creds: Mutex<HashMap<String, Option<Credentials>>>,
     /// The challenge each registry answered with, so later repositories skip the 401.
     challenges: Mutex<HashMap<String, Challenge>>,
@@ -703,13 +703,15 @@ impl Registry {
         &self.opts
     }
 
-    /// Credentials for the repository's registry, looked up once per registry.
+    /// Credentials for the repository, looked up once per repository: auth files may hold
+    /// an entry for `registry/namespace` that wins over the registry's own.
     pub fn credentials(&self, repo: &Repository) -> Result<Option<Credentials>, RegistryError> {
         let mut creds = lock(&self.creds);
         if let Some(c) = creds.get("*") {
             return Ok(c.clone());
         }
-        if let Some(c) = creds.get(repo.registry()) {
+        let cache_key = repo.to_string();
+        if let Some(c) = creds.get(&cache_key) {
             return Ok(c.clone());
         }
         let found = self
@@ -723,7 +725,7 @@ impl Registry {
         if let Some(c) = &found {
             tracing::info!("credentials for {} from {}", repo.registry(), c.source);
         }
-        creds.insert(repo.registry().to_string(), found.clone());
+        creds.insert(cache_key, found.clone());
         Ok(found)
     }
 
@@ -888,12 +890,16 @@ async fn check_status(
     if status.is_success() {
         return Ok(resp);
     }
+    // Go's TLS server answers plain HTTP with a bare `HTTP/1.0 400` and a text body; a HEAD
+    // (how a tag is resolved) never sees that body, so the bare answer must tell it.
+    let bare_http10 = resp.version() == reqwest::Version::HTTP_10 && resp.url().scheme() == "http";
     let body = resp.bytes().await.unwrap_or_default();
     let mut message = error::error_message(&body);
     if status == StatusCode::BAD_REQUEST
-        && message
+        && (message
             .as_deref()
             .is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
+            || (message.is_none() && bare_http10))
     {
         message = Some("the registry speaks TLS: drop --allow-http-registry".into());
     }
@@ -1134,6 +1140,51 @@ mod tests {
             .matches(&Platform::parse("linux/arm/v6").unwrap()));
         for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
             assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_looked_up_per_repository() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            &file,
+            serde_json::json!({"auths": {
+                "reg.example": {"auth": b64("general:pw1")},
+                "reg.example/team": {"auth": b64("team:pw2")},
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        let repo = |s: &str| ImageRef::parse(s).unwrap().repository().clone();
+        // In both orders: the first lookup on a registry must not decide for its other repositories.
+        for names in [["team/app", "other/app"], ["other/app", "team/app"]] {
+            let registry = Registry::new(RegistryOptions {
+                credentials: None,
+                ca_file: None,
+                allow_http: false,
+                allow_insecure: false,
+                auth_files: AuthFiles {
+                    files: vec![file.clone()],
+                },
+                attempts: 1,
+                retry_base: Duration::from_millis(1),
+            })
+            .unwrap();
+            for name in names {
+                let c = registry
+                    .credentials(&repo(&format!("reg.example/{name}")))
+                    .unwrap()
+                    .unwrap();
+                let want = if name.starts_with("team/") {
+                    "team"
+                } else {
+                    "general"
+                };
+                assert_eq!(c.username, want, "{name}");
+            }
         }
     }
 
