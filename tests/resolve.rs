@@ -349,6 +349,29 @@ fn json_output_of_single_images_has_no_platform() {
     }
 }
 
+/// `--platform` on a single-platform image checks the image's own config: the right
+/// platform passes (and is reported), another one is an error naming both.
+#[test]
+fn platform_of_a_single_image_is_checked_against_its_config() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let image = ep.push_synthetic("single/app", Some("v1"), 43);
+    let home = support::temp_dir();
+    let tag = reg.image("single/app:v1");
+    let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
+    cmd.args(["--platform", "linux/amd64", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&ok(&mut cmd)).unwrap();
+    assert_eq!(rows[0]["digest"], image.digest.as_str(), "{rows}");
+    assert_eq!(rows[0]["platform"], "linux/amd64", "{rows}");
+    let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
+    cmd.args(["--platform", "linux/arm64"]);
+    fails(
+        &mut cmd,
+        1,
+        &[&tag, "single-platform linux/amd64 image, not linux/arm64"],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Bad input
 
@@ -434,17 +457,30 @@ fn unknown_repository_and_tag_fail_naming_them() {
         &[&latest, "tag latest not found"],
     );
 
-    // In a batch, the first failure stops the command with exit 1 and names the failing image.
+    // In a batch, a failure does not stop the others: every image is reported (the failed
+    // one with its error), and the exit code is 1 at the end.
     let mut cmd = resolve_cmd(
         home.path(),
         &ep,
-        &[reg.image("known/app:v1"), unknown_tag.clone()],
+        &[unknown_tag.clone(), reg.image("known/app:v1")],
     );
     cmd.args(["-o", "json"]);
     let outcome = run(&mut cmd);
     assert_eq!(outcome.code, 1, "{outcome}");
-    assert_eq!(outcome.stdout, "", "no partial JSON document");
+    let doc: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("one JSON document");
+    let rows = doc.as_array().expect("an array");
+    assert_eq!(rows.len(), 2, "{doc}");
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains(&unknown_tag),
+        "{doc}"
+    );
+    assert!(rows[0].get("pinned").is_none(), "{doc}");
+    assert!(
+        rows[1]["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{doc}"
+    );
     assert!(outcome.stderr.contains(&unknown_tag), "{outcome}");
+    assert!(outcome.stderr.contains("1 of 2 images failed"), "{outcome}");
 }
 
 /// A distinctive wrong password that must never appear in any output.

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use crate::cli::GlobalArgs;
+use crate::error::BatchFailed;
 use crate::output::{print_json, print_line, OutputFormat};
 use crate::reference::ImageRef;
-use crate::registry::{Platform, Registry};
+use crate::registry::{Platform, Registry, Resolved};
 
 #[derive(Debug, Args)]
 pub struct ResolveDigestArgs {
@@ -26,16 +27,24 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
     Platform::parse(s).map_err(|e| e.to_string())
 }
 
+/// One image's result; a failed image has only `input` and `error`.
 #[derive(serde::Serialize)]
 struct Row {
     input: String,
-    pinned: String,
-    digest: String,
-    media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
+/// Resolve every image (one failure does not stop the others), print as it goes, and
+/// exit 1 at the end if any failed.
 pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let images = args
         .images
@@ -45,24 +54,34 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
     let registry = Registry::from_args(&global.registry)?;
     let mut rows = Vec::with_capacity(images.len());
     for image in &images {
-        let mut resolved = registry.resolve(image).await.map_err(|e| {
-            anyhow::Error::new(e).context(format!("cannot resolve {}", image.original()))
-        })?;
-        if let Some(platform) = &args.platform {
-            resolved = registry
-                .resolve_platform(resolved, platform)
-                .await
-                .map_err(|e| e.context(format!("cannot resolve {}", image.original())))?;
-        }
-        let row = Row {
-            input: image.original().to_string(),
-            pinned: resolved.pinned.to_string(),
-            digest: resolved.pinned.digest().to_string(),
-            media_type: resolved.media_type,
-            platform: resolved.platform,
+        let row = match resolve_one(&registry, image, args.platform.as_ref()).await {
+            Ok(resolved) => Row {
+                input: image.original().to_string(),
+                pinned: Some(resolved.pinned.to_string()),
+                digest: Some(resolved.pinned.digest().to_string()),
+                media_type: Some(resolved.media_type),
+                platform: resolved.platform,
+                error: None,
+            },
+            Err(e) => {
+                let error = format!(
+                    "cannot resolve {}: {}",
+                    image.original(),
+                    crate::error::one_line(&e)
+                );
+                eprintln!("pinsign: error: {error}");
+                Row {
+                    input: image.original().to_string(),
+                    pinned: None,
+                    digest: None,
+                    media_type: None,
+                    platform: None,
+                    error: Some(error),
+                }
+            }
         };
-        if args.output == OutputFormat::Text {
-            print_line(&row.pinned)?;
+        if let (OutputFormat::Text, Some(pinned)) = (args.output, &row.pinned) {
+            print_line(pinned)?;
         }
         rows.push(row);
     }
@@ -70,5 +89,25 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
     if args.output == OutputFormat::Json {
         print_json(&rows)?;
     }
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        return Err(BatchFailed {
+            failed,
+            total: rows.len(),
+        }
+        .into());
+    }
     Ok(())
+}
+
+async fn resolve_one(
+    registry: &Registry,
+    image: &ImageRef,
+    platform: Option<&Platform>,
+) -> anyhow::Result<Resolved> {
+    let resolved = registry.resolve(image).await?;
+    match platform {
+        Some(p) => registry.resolve_platform(resolved, p).await,
+        None => Ok(resolved),
+    }
 }

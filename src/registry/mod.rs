@@ -1074,7 +1074,7 @@ impl Registry {
         platform: &Platform,
     ) -> anyhow::Result<Resolved> {
         if !is_index(&resolved.media_type) {
-            return Ok(resolved);
+            return self.check_single_platform(resolved, platform).await;
         }
         let index = self.get_index(&resolved.pinned).await?;
         let mut available = Vec::new();
@@ -1107,6 +1107,55 @@ impl Registry {
                 available.join(", ")
             }
         )
+    }
+
+    /// A single manifest matches `--platform` only if its config says so (one GET of the
+    /// manifest and one of its config blob, spent only when `--platform` was asked for).
+    async fn check_single_platform(
+        &self,
+        resolved: Resolved,
+        platform: &Platform,
+    ) -> anyhow::Result<Resolved> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            #[serde(default)]
+            os: String,
+            #[serde(default)]
+            architecture: String,
+            variant: Option<String>,
+        }
+        let image = &resolved.pinned;
+        let repo = image.repository();
+        let manifest = self
+            .get_manifest(repo, image.digest().as_str())
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("manifest {}", image.digest()),
+                repository: repo.to_string(),
+            })?;
+        let parsed: oci_client::manifest::OciImageManifest =
+            serde_json::from_slice(&manifest.bytes)
+                .map_err(|e| anyhow::anyhow!("{image} is not a readable image manifest: {e}"))?;
+        let config_digest = Digest::parse(&parsed.config.digest)
+            .map_err(|e| anyhow::anyhow!("{image} names a bad config digest: {e}"))?;
+        let config = self
+            .get_blob(repo, &config_digest, MAX_MANIFEST_BYTES)
+            .await?;
+        let config: Config = serde_json::from_slice(&config)
+            .map_err(|e| anyhow::anyhow!("the config of {image} is not readable: {e}"))?;
+        let own = Platform {
+            os: config.os,
+            architecture: config.architecture,
+            variant: config.variant.filter(|v| !v.is_empty()),
+        };
+        anyhow::ensure!(
+            platform.matches(&own),
+            "{image} is a single-platform {own} image, not {platform}"
+        );
+        Ok(Resolved {
+            platform: Some(own.to_string()),
+            ..resolved
+        })
     }
 
     /// GET and parse an index by digest (checked against the digest).
