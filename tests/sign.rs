@@ -359,6 +359,65 @@ fn signature_repo_flag_and_cosign_repository_env() {
     assert!(sig_tag_bytes(&ep, "signatures/store", &two.digest).is_none());
 }
 
+/// `--signature-repo` on another registry (both token auth over TLS, each with its own CA and
+/// token server; one `--registry-cacert` bundle holds both CAs).
+#[test]
+fn signature_repo_on_another_registry() {
+    let images_reg = Registry::token();
+    let sigs_reg = Registry::token();
+    let ep = images_reg.endpoint();
+    let sigs_ep = sigs_reg.endpoint();
+    let home = support::temp_dir();
+    let key = &keys()[5];
+    let image = ep.push_synthetic("apps/cross", Some("v1"), 42);
+    let bundle = home.path().join("ca-bundle.pem");
+    let mut pem = std::fs::read_to_string(images_reg.ca_path().unwrap()).unwrap();
+    pem.push_str(&std::fs::read_to_string(sigs_reg.ca_path().unwrap()).unwrap());
+    std::fs::write(&bundle, pem).unwrap();
+
+    let mut cmd = support::pinsign(home.path());
+    cmd.envs(ep.pinsign_env())
+        .env("COSIGN_PASSWORD", support::test_keys::PASSWORD)
+        .arg("--registry-cacert")
+        .arg(&bundle)
+        .args(["sign-digest", &images_reg.image("apps/cross:v1"), "--key"])
+        .arg(&key.key)
+        .args(["--signature-repo", &sigs_reg.image("sigs/cross")])
+        .timeout(sign_common::TIMEOUT);
+    let out = sign_common::run(&mut cmd).ok();
+    assert!(
+        out.stdout.ends_with(&format!(
+            "(signature {}/sigs/cross:{})\n",
+            sigs_ep.host,
+            sig_tag(&image.digest)
+        )),
+        "{}",
+        out.stdout
+    );
+    sig_tag_manifest(&sigs_ep, "sigs/cross", &image.digest)
+        .unwrap()
+        .assert_exactly_signed_by(
+            &expected_payload(&reference(&ep, "apps/cross"), &image.digest, &[]),
+            &[&key.public_pem],
+        );
+    assert_eq!(ep.tags("apps/cross"), vec!["v1".to_string()]);
+    // One token from each registry's token server.
+    assert_eq!(
+        images_reg
+            .token_server()
+            .unwrap()
+            .log()
+            .iter()
+            .filter(|r| r.scopes.iter().any(|s| s.contains("apps/cross:pull,push")))
+            .count(),
+        1
+    );
+    assert!(sigs_reg.token_server().unwrap().log().iter().any(|r| r
+        .scopes
+        .iter()
+        .any(|s| s == "repository:sigs/cross:pull,push")));
+}
+
 // ------------------------------------------------------------------ a cosign layer survives
 
 #[test]
@@ -985,6 +1044,43 @@ fn request_counts_for_one_fresh_signature() {
     assert_eq!(tokens.requests() - tokens_before, 1);
     assert!(token_proxy.total() <= 11, "{}", token_proxy.report());
     sig_tag_manifest(&ep, "count/app", &image.digest).unwrap();
+}
+
+/// A batch over several repositories on a token registry: one token per repository, however
+/// many images and concurrent jobs.
+#[test]
+fn batch_on_token_registry_fetches_one_token_per_repository() {
+    let reg = Registry::token_http();
+    let ep = reg.endpoint();
+    let home = support::temp_dir();
+    let mut inputs = Vec::new();
+    for (i, repo) in ["tok/a", "tok/a", "tok/b", "tok/b", "tok/c", "tok/c"]
+        .iter()
+        .enumerate()
+    {
+        let image = ep.push_synthetic(repo, Some(&format!("v{i}")), 110 + i as u64);
+        inputs.push(image.pinned);
+    }
+    let tokens = reg.token_server().unwrap();
+    let before = tokens.log().len();
+    let mut args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    args.extend(["--concurrency", "6"]);
+    let out = sign(home.path(), &ep, &keys()[0], &args).ok();
+    assert_eq!(out.stdout.lines().count(), 6, "{}", out.stdout);
+    let log = tokens.log();
+    let mut scopes: Vec<String> = log[before..]
+        .iter()
+        .flat_map(|r| r.scopes.clone())
+        .collect();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        [
+            "repository:tok/a:pull,push",
+            "repository:tok/b:pull,push",
+            "repository:tok/c:pull,push"
+        ]
+    );
 }
 
 fn reg_image(proxy: &CountingProxy, repo_and_ref: &str) -> String {
