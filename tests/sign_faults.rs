@@ -327,6 +327,41 @@ fn corrupt_sig_manifest_in_storage_is_not_overwritten() {
     );
 }
 
+/// The payload blob of an existing signature is gone from the repository (blob deleted, or a link
+/// Distribution lost). A second key signs the same payload, so pinsign holds those exact bytes:
+/// it uploads them again, and both signatures verify afterwards.
+#[test]
+fn deleted_payload_blob_is_uploaded_again_by_the_next_signer() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let home = support::temp_dir();
+    let image = ep.push_synthetic("gc/app", Some("v1"), 25);
+    sign(home.path(), &ep, &keys()[0], &[&image.pinned]).ok();
+    let first = sig_tag_manifest(&ep, "gc/app", &image.digest).unwrap();
+    let blob = first.layers[0].descriptor["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = ep.client();
+    let (deleted, gone) = support::block_on(async {
+        let path = format!("/v2/gc/app/blobs/{blob}");
+        let deleted = client
+            .send(reqwest::Method::DELETE, &path, &[], None)
+            .await
+            .unwrap();
+        (deleted.status, client.get(&path).await.unwrap().status)
+    });
+    assert_eq!((deleted, gone), (202, 404));
+
+    sign(home.path(), &ep, &keys()[1], &[&image.pinned]).ok();
+    sig_tag_manifest(&ep, "gc/app", &image.digest)
+        .unwrap()
+        .assert_exactly_signed_by(
+            &expected_payload(&reference(&ep, "gc/app"), &image.digest, &[]),
+            &[&keys()[0].public_pem, &keys()[1].public_pem],
+        );
+}
+
 // ------------------------------------------------------------------ transient and lasting 5xx
 
 #[test]
