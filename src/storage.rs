@@ -72,8 +72,21 @@ pub async fn store_in_tag(
         });
     }
     let mut uploaded: Vec<Digest> = Vec::new();
+    // Our payload blob is not uploaded when a layer already there has the same payload (every
+    // signer of a digest makes the same one). Once the registry says a blob is unknown, it may
+    // be that one (lost link, deleted blob): upload it too, since we hold its bytes.
+    let mut own_blob_too = false;
     for attempt in 1..=MAX_WRITES {
         push_blobs(registry, sig_repo, &outcome.blobs, &mut uploaded).await?;
+        if own_blob_too {
+            push_blobs(
+                registry,
+                sig_repo,
+                std::slice::from_ref(&layer.blob()),
+                &mut uploaded,
+            )
+            .await?;
+        }
         let put = registry
             .put_manifest(
                 sig_repo,
@@ -89,6 +102,7 @@ pub async fn store_in_tag(
             Err(e) if blob_race(&e) && attempt < MAX_WRITES => {
                 tracing::info!("{signature_ref}: {e}; uploading blobs again");
                 uploaded.clear();
+                own_blob_too = true;
                 jitter_sleep(attempt).await;
                 continue;
             }

@@ -222,7 +222,7 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
         .transpose()?;
     if signature_repo.is_some() && args.mode == SignMode::Referrers {
         return Err(UsageError::new(
-            "--signature-repo works with --mode tag only: a referrer must live beside its subject",
+            "--signature-repo (or COSIGN_REPOSITORY) works with --mode tag only: a referrer must live beside its subject; unset it or use --mode tag",
         )
         .into());
     }

@@ -634,7 +634,19 @@ impl Registry {
                     lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
                     match challenge {
                         Challenge::Bearer { .. } => {
-                            lock(&self.tokens).remove(&key(repo));
+                            // Forget the cached token only if it is the one just refused: a
+                            // request sent before a concurrent job fetched it (without auth)
+                            // must not throw that fresh token away.
+                            let sent = auth.as_ref().and_then(|a| a.strip_prefix("Bearer "));
+                            {
+                                let mut tokens = lock(&self.tokens);
+                                if tokens
+                                    .get(&key(repo))
+                                    .is_some_and(|t| sent == Some(t.value.as_str()))
+                                {
+                                    tokens.remove(&key(repo));
+                                }
+                            }
                             self.fetch_token(repo, access).await?;
                             continue;
                         }

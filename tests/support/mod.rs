@@ -18,6 +18,7 @@ A missing tool fails the test with the command that installs it; nothing is skip
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod cosign_check;
 pub mod cosign_writer;
 pub mod ferro;
 pub mod httpd;
@@ -26,6 +27,7 @@ pub mod lying;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub mod test_keys;
 pub mod token;
 
 pub use client::{Endpoint, RegClient, SyntheticImage};

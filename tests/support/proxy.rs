@@ -2,6 +2,9 @@
 //! and path, then forwarded. Client connections are kept alive (each gets its own upstream
 //! connection), so counts match what a connection-reusing client really sends. `Host` is passed
 //! unchanged, so the registry's `Location` URLs point back at the proxy.
+//!
+//! It can also inject faults ([`CountingProxy::fail`]): answer a status such as 500 or 503 itself,
+//! without forwarding, to the next N requests matching a method and a path fragment.
 
 use super::client::Endpoint;
 use super::httpd::{header, read_body, read_head, read_request, Request, Server};
@@ -16,6 +19,37 @@ use std::time::Duration;
 struct State {
     log: Mutex<Vec<(String, String)>>,
     connections: AtomicUsize,
+    faults: Mutex<Vec<Fault>>,
+    injected: Mutex<Vec<(String, String, u16)>>,
+}
+
+/// Answer `status` to the next `remaining` requests with `method` (`"*"`: any) whose target
+/// contains `fragment`.
+struct Fault {
+    method: String,
+    fragment: String,
+    status: u16,
+    remaining: usize,
+}
+
+impl State {
+    /// The status to answer instead of forwarding, if a fault matches (and uses it up once).
+    fn take_fault(&self, request: &Request) -> Option<u16> {
+        let mut faults = self.faults.lock().unwrap();
+        let fault = faults.iter_mut().find(|f| {
+            f.remaining > 0
+                && (f.method == "*" || f.method == request.method)
+                && request.target.contains(&f.fragment)
+        })?;
+        fault.remaining -= 1;
+        let status = fault.status;
+        self.injected.lock().unwrap().push((
+            request.method.clone(),
+            request.target.clone(),
+            status,
+        ));
+        Some(status)
+    }
 }
 
 pub struct CountingProxy {
@@ -107,6 +141,28 @@ impl CountingProxy {
         self.state.log.lock().unwrap().clear();
     }
 
+    /// From now on, answer `status` (e.g. 500, 503) without forwarding to the next `times`
+    /// requests with `method` (`"*"` for any) whose target contains `fragment`. Such requests
+    /// are still counted. Faults added earlier are matched first.
+    pub fn fail(&self, method: &str, fragment: &str, status: u16, times: usize) {
+        self.state.faults.lock().unwrap().push(Fault {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// Forgets all faults not yet used up.
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().unwrap().clear();
+    }
+
+    /// `(method, target, status)` of every request answered with an injected fault, in order.
+    pub fn injected(&self) -> Vec<(String, String, u16)> {
+        self.state.injected.lock().unwrap().clone()
+    }
+
     /// A human-readable table of [`CountingProxy::counts`], for messages and benchmarks.
     pub fn report(&self) -> String {
         let mut out = format!("{} requests\n", self.total());
@@ -147,6 +203,22 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             .lock()
             .unwrap()
             .push((request.method.clone(), request.target.clone()));
+        if let Some(status) = state.take_fault(&request) {
+            let answer = format!("HTTP/1.1 {status} Injected Fault\r\nContent-Length: 0\r\n\r\n");
+            if to_client
+                .write_all(answer.as_bytes())
+                .and_then(|_| to_client.flush())
+                .is_err()
+            {
+                return;
+            }
+            if header(&request.headers, "connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                return;
+            }
+            continue;
+        }
         // A kept-alive upstream connection may have been closed meanwhile: reconnect once.
         let mut result = forward(&mut up, upstream, &request);
         if result.is_err() {
