@@ -40,8 +40,9 @@ impl ImageListArgs {
                     .extend(read_list(stdin.lock(), "stdin").context("reading images from stdin")?);
             }
             Some(path) => {
-                let file = std::fs::File::open(Path::new(path))
-                    .with_context(|| format!("cannot read --images-from {path}"))?;
+                let file = std::fs::File::open(Path::new(path)).map_err(|e| {
+                    UsageError::new(format!("cannot read --images-from {path}: {e}"))
+                })?;
                 texts.extend(
                     read_list(std::io::BufReader::new(file), path)
                         .with_context(|| format!("reading images from {path}"))?,

@@ -303,6 +303,9 @@ async fn sign_image(
         error: None,
     };
     match sign_image_inner(registry, signer, image, expect, recursive, &mut report).await {
+        Ok(()) if report.signatures.iter().all(|s| s.status == "unchanged") => {
+            report.status = "unchanged"
+        }
         Ok(()) => report.status = "signed",
         Err(e) => {
             report.error = Some(format!(
