@@ -634,7 +634,19 @@ impl Registry {
                     lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
                     match challenge {
                         Challenge::Bearer { .. } => {
-                            lock(&self.tokens).remove(&key(repo));
+                            // Drop the cached token only if this request carried it: concurrent
+                            // jobs that all went out before the first token arrived must share
+                            // that token, not each throw it away and fetch another.
+                            let sent = auth.as_ref().and_then(|a| a.strip_prefix("Bearer "));
+                            {
+                                let mut tokens = lock(&self.tokens);
+                                if tokens
+                                    .get(&key(repo))
+                                    .is_some_and(|t| sent == Some(t.value.as_str()))
+                                {
+                                    tokens.remove(&key(repo));
+                                }
+                            }
                             self.fetch_token(repo, access).await?;
                             continue;
                         }
