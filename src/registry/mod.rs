@@ -634,9 +634,9 @@ impl Registry {
                     lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
                     match challenge {
                         Challenge::Bearer { .. } => {
-                            // Forget the cached token only if it is the one just refused: a
-                            // request sent before a concurrent job fetched it (without auth)
-                            // must not throw that fresh token away.
+                            // Forget the cached token only if this request carried it (it
+                            // was refused): jobs that went out before a concurrent job fetched
+                            // the first token must share it, not throw it away.
                             let sent = auth.as_ref().and_then(|a| a.strip_prefix("Bearer "));
                             {
                                 let mut tokens = lock(&self.tokens);
