@@ -1,0 +1,597 @@
+//! The request engine: one HTTP client for the process, lazy auth (a 401 brings the
+//! challenge; one token per repository and scope, shared by concurrent jobs), retries of
+//! 5xx and connection errors with backoff, and transport errors turned into advice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use zeroize::Zeroizing;
+
+use super::auth::{Challenge, Credentials};
+use super::error::{self, CredentialSource, RegistryError};
+use super::{RegistryOptions, MANIFEST_ACCEPT};
+use crate::cli::RegistryArgs;
+use crate::error::UsageError;
+use crate::reference::Repository;
+
+/// What a request needs on its repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Pull,
+    Push,
+}
+
+struct Token {
+    value: Zeroizing<String>,
+    push: bool,
+}
+
+/// A registry client for the whole process. Cheap to share behind an `Arc`.
+pub struct Registry {
+    http: reqwest::Client,
+    opts: RegistryOptions,
+    /// Credentials per repository (`registry/path`; `*` for the flags), looked up once.
+    creds: Mutex<HashMap<String, Option<Credentials>>>,
+    /// The challenge each registry answered with, so later repositories skip the 401.
+    challenges: Mutex<HashMap<String, Challenge>>,
+    /// Bearer tokens per (registry, repository path).
+    tokens: Mutex<HashMap<(String, String), Token>>,
+    /// Repositories this process will push to: their tokens ask for pull+push at once.
+    push_repos: Mutex<HashSet<(String, String)>>,
+    /// Serialises token fetches so concurrent jobs share one token per scope.
+    token_fetch: tokio::sync::Mutex<()>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub fn new(opts: RegistryOptions) -> anyhow::Result<Registry> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("pinsign/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(ca) = &opts.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| {
+                UsageError::new(format!(
+                    "cannot read --registry-cacert {}: {e}",
+                    ca.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    UsageError::new(format!(
+                        "--registry-cacert {} holds no PEM certificate",
+                        ca.display()
+                    ))
+                })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if opts.allow_insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        let creds = opts
+            .credentials
+            .clone()
+            .map(|c| ("*".to_string(), Some(c)))
+            .into_iter()
+            .collect();
+        Ok(Registry {
+            http,
+            opts,
+            creds: Mutex::new(creds),
+            challenges: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            push_repos: Mutex::new(HashSet::new()),
+            token_fetch: tokio::sync::Mutex::new(()),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// From the global flags.
+    pub fn from_args(args: &RegistryArgs) -> anyhow::Result<Registry> {
+        Registry::new(RegistryOptions::from_args(args)?)
+    }
+
+    /// Registry HTTP requests sent so far, token requests included (for `-v` and benchmarks).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Say that this process will push to `repo`, so its token is fetched with push
+    /// rights the first time (one token request instead of two).
+    pub fn will_push(&self, repo: &Repository) {
+        lock(&self.push_repos).insert(key(repo));
+    }
+
+    fn url(&self, repo: &Repository, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            return path_or_url.to_string();
+        }
+        let scheme = if self.opts.allow_http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}{path_or_url}", repo.registry())
+    }
+
+    /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx and
+    /// connection errors with backoff. Returns the final response whatever its status.
+    pub(super) async fn send(
+        &self,
+        repo: &Repository,
+        method: Method,
+        path: &str,
+        access: Access,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = self.url(repo, path);
+        let shown = url.split('?').next().unwrap_or(&url).to_string();
+        let mut attempt = 0;
+        let mut challenged = false;
+        loop {
+            attempt += 1;
+            let auth = self.auth_header(repo, access).await?;
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .headers(headers.clone());
+            if let Some(a) = &auth {
+                req = req.header(AUTHORIZATION, a.as_str());
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let result = req.send().await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = map_send_error(repo, &e);
+                    if err.is_transient() && attempt < self.opts.attempts {
+                        tracing::debug!("{method} {shown}: {err}; retrying");
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            let status = resp.status();
+            tracing::debug!("{method} {shown} -> {}", status.as_u16());
+            if status == StatusCode::UNAUTHORIZED && !challenged {
+                challenged = true;
+                let header = header_str(resp.headers(), WWW_AUTHENTICATE.as_str());
+                if let Some(challenge) = header.as_deref().and_then(Challenge::parse) {
+                    let sent_basic = auth.as_ref().is_some_and(|a| a.starts_with("Basic "));
+                    lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
+                    match challenge {
+                        Challenge::Bearer { .. } => {
+                            // Forget the cached token only if this request carried it (it
+                            // was refused): jobs that went out before a concurrent job fetched
+                            // the first token must share it, not throw it away.
+                            let sent = auth.as_ref().and_then(|a| a.strip_prefix("Bearer "));
+                            {
+                                let mut tokens = lock(&self.tokens);
+                                if tokens
+                                    .get(&key(repo))
+                                    .is_some_and(|t| sent == Some(t.value.as_str()))
+                                {
+                                    tokens.remove(&key(repo));
+                                }
+                            }
+                            self.fetch_token(repo, access).await?;
+                            continue;
+                        }
+                        Challenge::Basic if !sent_basic && self.credentials(repo)?.is_some() => {
+                            continue
+                        }
+                        Challenge::Basic => {}
+                    }
+                }
+            }
+            if status.is_server_error() && attempt < self.opts.attempts {
+                tracing::debug!("{method} {shown} -> {}; retrying", status.as_u16());
+                self.backoff(attempt).await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(self.unauthorized(repo, status, access, &method));
+            }
+            return Ok(resp);
+        }
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let base = self.opts.retry_base.as_millis() as u64 * (1u64 << (attempt - 1).min(6));
+        let jitter = jitter_ms(base / 2 + 1);
+        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+    }
+
+    fn unauthorized(
+        &self,
+        repo: &Repository,
+        status: StatusCode,
+        access: Access,
+        method: &Method,
+    ) -> RegistryError {
+        let source = match self.credentials(repo) {
+            Ok(Some(c)) => c.source,
+            _ => CredentialSource::Anonymous,
+        };
+        let action = if access == Access::Push {
+            "push to"
+        } else {
+            "pull from"
+        };
+        let hint = match (&source, status) {
+            (CredentialSource::Anonymous, _) => format!(
+                "log in (buildah login / docker login {}) or pass --registry-username and PINSIGN_REGISTRY_PASSWORD",
+                repo.registry()
+            ),
+            (_, StatusCode::FORBIDDEN) => {
+                format!("the credentials are valid but may not {action} {repo} ({method})")
+            }
+            _ => format!("check the credentials; they may not {action} {repo}"),
+        };
+        RegistryError::Unauthorized {
+            registry: repo.registry().to_string(),
+            repository: repo.to_string(),
+            status: status.as_u16(),
+            credentials: source,
+            hint,
+        }
+    }
+
+    /// The options this client was built with (build-push passes them on to buildah/skopeo).
+    pub fn options(&self) -> &RegistryOptions {
+        &self.opts
+    }
+
+    /// Credentials for the repository, looked up once per repository: auth files may hold
+    /// an entry for `registry/namespace` that wins over the registry's own.
+    pub fn credentials(&self, repo: &Repository) -> Result<Option<Credentials>, RegistryError> {
+        let mut creds = lock(&self.creds);
+        if let Some(c) = creds.get("*") {
+            return Ok(c.clone());
+        }
+        let cache_key = repo.to_string();
+        if let Some(c) = creds.get(&cache_key) {
+            return Ok(c.clone());
+        }
+        let found = self
+            .opts
+            .auth_files
+            .lookup(repo.registry(), repo.path())
+            .map_err(|e| RegistryError::Protocol {
+                registry: repo.registry().to_string(),
+                detail: e.to_string(),
+            })?;
+        if let Some(c) = &found {
+            tracing::info!("credentials for {} from {}", repo.registry(), c.source);
+        }
+        creds.insert(cache_key, found.clone());
+        Ok(found)
+    }
+
+    /// The Authorization header for a request: a cached token with enough rights, a
+    /// token fetched now when the registry is known to want one, or Basic.
+    async fn auth_header(
+        &self,
+        repo: &Repository,
+        access: Access,
+    ) -> Result<Option<Zeroizing<String>>, RegistryError> {
+        if let Some(t) = lock(&self.tokens).get(&key(repo)) {
+            if t.push || access == Access::Pull {
+                return Ok(Some(Zeroizing::new(format!("Bearer {}", t.value.as_str()))));
+            }
+        }
+        let challenge = lock(&self.challenges).get(repo.registry()).cloned();
+        match challenge {
+            Some(Challenge::Bearer { .. }) => {
+                let token = self.fetch_token(repo, access).await?;
+                Ok(Some(Zeroizing::new(format!("Bearer {}", token.as_str()))))
+            }
+            // Basic, or not asked yet: send Basic when we have credentials, so a
+            // basic-auth registry costs no 401 round trip.
+            _ => Ok(self.credentials(repo)?.map(|c| c.basic_header())),
+        }
+    }
+
+    /// Fetch (once per scope, shared by concurrent jobs) a bearer token for `repo`.
+    async fn fetch_token(
+        &self,
+        repo: &Repository,
+        access: Access,
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let _guard = self.token_fetch.lock().await;
+        if let Some(t) = lock(&self.tokens).get(&key(repo)) {
+            if t.push || access == Access::Pull {
+                return Ok(t.value.clone());
+            }
+        }
+        let Some(Challenge::Bearer { realm, service, .. }) =
+            lock(&self.challenges).get(repo.registry()).cloned()
+        else {
+            return Err(RegistryError::Protocol {
+                registry: repo.registry().to_string(),
+                detail: "asked for a bearer token without a challenge".into(),
+            });
+        };
+        let push = access == Access::Push || lock(&self.push_repos).contains(&key(repo));
+        let actions = if push { "pull,push" } else { "pull" };
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = &service {
+            query.push(("service", s.clone()));
+        }
+        query.push(("scope", format!("repository:{}:{actions}", repo.path())));
+        let creds = self.credentials(repo)?;
+        let mut req = self.http.get(&realm).query(&query);
+        if let Some(c) = &creds {
+            req = req.header(AUTHORIZATION, c.basic_header().as_str());
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = req.send().await.map_err(|e| {
+            let mut err = map_send_error(repo, &e);
+            if let RegistryError::Connect { detail, .. } = &mut err {
+                *detail = format!("token server {realm}: {detail}");
+            }
+            err
+        })?;
+        let status = resp.status();
+        tracing::debug!("GET {realm} (token, {actions}) -> {}", status.as_u16());
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let mut err = self.unauthorized(repo, status, access, &Method::GET);
+            if let RegistryError::Unauthorized { hint, .. } = &mut err {
+                *hint = format!("the token server {realm} refused them; {hint}");
+            }
+            return Err(err);
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                registry: repo.registry().to_string(),
+                method: "GET".into(),
+                path: format!("{realm} (token)"),
+                status: status.as_u16(),
+                message: None,
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenReply {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let reply: TokenReply = resp.json().await.map_err(|e| RegistryError::Protocol {
+            registry: repo.registry().to_string(),
+            detail: format!("token server {realm} sent an unreadable reply: {e}"),
+        })?;
+        let Some(value) = reply.token.or(reply.access_token).filter(|t| !t.is_empty()) else {
+            return Err(RegistryError::Protocol {
+                registry: repo.registry().to_string(),
+                detail: format!("token server {realm} sent no token"),
+            });
+        };
+        let value = Zeroizing::new(value);
+        lock(&self.tokens).insert(
+            key(repo),
+            Token {
+                value: value.clone(),
+                push,
+            },
+        );
+        Ok(value)
+    }
+}
+pub(super) fn key(repo: &Repository) -> (String, String) {
+    (repo.registry().to_string(), repo.path().to_string())
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(super) fn accept_manifests() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(ACCEPT, header_value(MANIFEST_ACCEPT));
+    h
+}
+
+pub(super) fn header_value(s: &str) -> reqwest::header::HeaderValue {
+    reqwest::header::HeaderValue::from_str(s)
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("application/octet-stream"))
+}
+
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_string)
+}
+
+/// Turn a non-success status into an error carrying the registry's own message.
+pub(super) async fn check_status(
+    repo: &Repository,
+    method: &str,
+    path: &str,
+    resp: reqwest::Response,
+) -> Result<reqwest::Response, RegistryError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    // Go's TLS server answers plain HTTP with a bare `HTTP/1.0 400` and a text body; a HEAD
+    // (how a tag is resolved) never sees that body, so the bare answer must tell it.
+    let bare_http10 = resp.version() == reqwest::Version::HTTP_10 && resp.url().scheme() == "http";
+    let body = resp.bytes().await.unwrap_or_default();
+    let mut message = error::error_message(&body);
+    if status == StatusCode::BAD_REQUEST
+        && (message
+            .as_deref()
+            .is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
+            || (message.is_none() && bare_http10))
+    {
+        message = Some("the registry speaks TLS: drop --allow-http-registry".into());
+    }
+    Err(RegistryError::Status {
+        registry: repo.registry().to_string(),
+        method: method.to_string(),
+        path: path.split('?').next().unwrap_or(path).to_string(),
+        status: status.as_u16(),
+        message,
+    })
+}
+
+pub(super) async fn read_capped(
+    repo: &Repository,
+    mut resp: reqwest::Response,
+    max: usize,
+    path: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_big = || RegistryError::Protocol {
+        registry: repo.registry().to_string(),
+        detail: format!("{path} is larger than {max} bytes; refusing it"),
+    };
+    if resp.content_length().is_some_and(|n| n as usize > max) {
+        return Err(too_big());
+    }
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                out.extend_from_slice(&chunk);
+                if out.len() > max {
+                    return Err(too_big());
+                }
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(map_send_error(repo, &e)),
+        }
+    }
+}
+
+/// Classify a transport error: TLS trouble gets a hint, connection trouble is transient.
+fn map_send_error(repo: &Repository, e: &reqwest::Error) -> RegistryError {
+    let registry = repo.registry().to_string();
+    let mut chain = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cur {
+        chain.push_str(&format!("{c} | {c:?} | "));
+        cur = c.source();
+    }
+    if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
+        return RegistryError::PlainHttp { registry };
+    }
+    if chain.contains("UnknownIssuer") || chain.contains("unknown issuer") {
+        return RegistryError::Tls {
+            registry,
+            detail: "its certificate is signed by an unknown authority; pass --registry-cacert CA.pem (or --allow-insecure-registry for a throwaway test registry)".into(),
+        };
+    }
+    if chain.contains("NotValidForName") {
+        return RegistryError::Tls {
+            registry,
+            detail: "its certificate is not valid for this host name".into(),
+        };
+    }
+    if chain.contains("Expired") {
+        return RegistryError::Tls {
+            registry,
+            detail: "its certificate has expired".into(),
+        };
+    }
+    if chain.contains("InvalidCertificate") || chain.contains("invalid peer certificate") {
+        return RegistryError::Tls {
+            registry,
+            detail: format!("its certificate was rejected ({})", root_cause(e)),
+        };
+    }
+    let detail = if chain.contains("Connection refused") {
+        "connection refused; is the registry running and the address right?".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        root_cause(e)
+    };
+    RegistryError::Connect { registry, detail }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A little randomness for backoff, from the clock (no RNG crate needed for jitter).
+fn jitter_ms(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    nanos % max.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::ImageRef;
+    use crate::registry::auth::AuthFiles;
+
+    #[test]
+    fn credentials_are_looked_up_per_repository() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("auth.json");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            &file,
+            serde_json::json!({"auths": {
+                "reg.example": {"auth": b64("general:pw1")},
+                "reg.example/team": {"auth": b64("team:pw2")},
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        let repo = |s: &str| ImageRef::parse(s).unwrap().repository().clone();
+        // In both orders: the first lookup on a registry must not decide for its other repositories.
+        for names in [["team/app", "other/app"], ["other/app", "team/app"]] {
+            let registry = Registry::new(RegistryOptions {
+                credentials: None,
+                ca_file: None,
+                allow_http: false,
+                allow_insecure: false,
+                auth_files: AuthFiles {
+                    files: vec![file.clone()],
+                },
+                attempts: 1,
+                retry_base: Duration::from_millis(1),
+            })
+            .unwrap();
+            for name in names {
+                let c = registry
+                    .credentials(&repo(&format!("reg.example/{name}")))
+                    .unwrap()
+                    .unwrap();
+                let want = if name.starts_with("team/") {
+                    "team"
+                } else {
+                    "general"
+                };
+                assert_eq!(c.username, want, "{name}");
+            }
+        }
+    }
+}
