@@ -15,21 +15,10 @@ impl Registry {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         let path = format!("/v2/{}/blobs/{digest}", repo.path());
-        let resp = self
-            .send(
-                repo,
-                Method::HEAD,
-                &path,
-                Access::Pull,
-                HeaderMap::new(),
-                None,
-            )
+        let found = self
+            .fetch(repo, Method::HEAD, &path, HeaderMap::new())
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        check_status(repo, "HEAD", &path, resp).await?;
-        Ok(true)
+        Ok(found.is_some())
     }
 
     /// GET a blob, at most `max` bytes, checked against its digest.
@@ -41,22 +30,12 @@ impl Registry {
     ) -> Result<Vec<u8>, RegistryError> {
         let path = format!("/v2/{}/blobs/{digest}", repo.path());
         let resp = self
-            .send(
-                repo,
-                Method::GET,
-                &path,
-                Access::Pull,
-                HeaderMap::new(),
-                None,
-            )
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound {
+            .fetch(repo, Method::GET, &path, HeaderMap::new())
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
                 what: format!("blob {digest}"),
                 repository: repo.to_string(),
-            });
-        }
-        let resp = check_status(repo, "GET", &path, resp).await?;
+            })?;
         let bytes = read_capped(repo, resp, max, &path).await?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::DigestMismatch {

@@ -132,6 +132,25 @@ impl Registry {
 
     /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx and
     /// connection errors with backoff. Returns the final response whatever its status.
+    /// Send a read (`GET`/`HEAD`): `None` when the registry answers 404, an error for any
+    /// other failure status, else the response.
+    pub(super) async fn fetch(
+        &self,
+        repo: &Repository,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let name = method.to_string();
+        let resp = self
+            .send(repo, method, path, Access::Pull, headers, None)
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check_status(repo, &name, path, resp).await.map(Some)
+    }
+
     pub(super) async fn send(
         &self,
         repo: &Repository,
@@ -414,6 +433,12 @@ pub(super) fn accept_manifests() -> HeaderMap {
 pub(super) fn header_value(s: &str) -> reqwest::header::HeaderValue {
     reqwest::header::HeaderValue::from_str(s)
         .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("application/octet-stream"))
+}
+
+/// The media type of a response, without parameters (`; charset=...`).
+pub(super) fn content_type(headers: &HeaderMap) -> Option<String> {
+    header_str(headers, reqwest::header::CONTENT_TYPE.as_str())
+        .map(|m| m.split(';').next().unwrap_or("").trim().to_string())
 }
 
 pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -2,10 +2,10 @@
 //! writing, indexes and platforms, and the OCI 1.1 referrers list.
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
 use super::client::{
-    accept_manifests, check_status, header_str, header_value, read_capped, Access,
+    accept_manifests, check_status, content_type, header_str, header_value, read_capped, Access,
 };
 use super::{
     is_index, parse_index, Descriptor, Manifest, Platform, Registry, RegistryError, Resolved,
@@ -49,22 +49,14 @@ impl Registry {
         reference: &str,
     ) -> Result<Option<Descriptor>, RegistryError> {
         let path = format!("/v2/{}/manifests/{reference}", repo.path());
-        let resp = self
-            .send(
-                repo,
-                Method::HEAD,
-                &path,
-                Access::Pull,
-                accept_manifests(),
-                None,
-            )
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self
+            .fetch(repo, Method::HEAD, &path, accept_manifests())
+            .await?
+        else {
             return Ok(None);
-        }
-        let resp = check_status(repo, "HEAD", &path, resp).await?;
+        };
         let headers = resp.headers();
-        let media_type = header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default();
+        let media_type = content_type(headers).unwrap_or_default();
         let size = header_str(headers, "content-length")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
@@ -75,12 +67,7 @@ impl Registry {
                     detail: format!("Docker-Content-Digest {d:?} is not a digest: {e}"),
                 })?;
                 Ok(Some(Descriptor {
-                    media_type: media_type
-                        .split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string(),
+                    media_type,
                     digest,
                     size,
                 }))
@@ -105,22 +92,13 @@ impl Registry {
         reference: &str,
     ) -> Result<Option<Manifest>, RegistryError> {
         let path = format!("/v2/{}/manifests/{reference}", repo.path());
-        let resp = self
-            .send(
-                repo,
-                Method::GET,
-                &path,
-                Access::Pull,
-                accept_manifests(),
-                None,
-            )
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self
+            .fetch(repo, Method::GET, &path, accept_manifests())
+            .await?
+        else {
             return Ok(None);
-        }
-        let resp = check_status(repo, "GET", &path, resp).await?;
-        let media_type = header_str(resp.headers(), CONTENT_TYPE.as_str())
-            .map(|m| m.split(';').next().unwrap_or("").trim().to_string());
+        };
+        let media_type = content_type(resp.headers());
         let claimed = header_str(resp.headers(), "docker-content-digest");
         let bytes = read_capped(repo, resp, MAX_MANIFEST_BYTES, &path).await?;
         let digest = Digest::of(&bytes);
@@ -202,14 +180,11 @@ impl Registry {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, header_value(OCI_INDEX));
         let resp = self
-            .send(repo, Method::GET, &path, Access::Pull, headers, None)
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::ReferrersUnsupported {
+            .fetch(repo, Method::GET, &path, headers)
+            .await?
+            .ok_or_else(|| RegistryError::ReferrersUnsupported {
                 registry: repo.registry().to_string(),
-            });
-        }
-        let resp = check_status(repo, "GET", &path, resp).await?;
+            })?;
         let bytes = read_capped(repo, resp, MAX_MANIFEST_BYTES, &path).await?;
         let index: oci_client::manifest::OciImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
