@@ -180,6 +180,41 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where buildah's and skopeo's output goes: streamed to stderr through the phase
+/// spinner (so tool lines and the spinner do not garble each other), or, with `-q`,
+/// kept only for the error message.
+#[derive(Clone)]
+pub struct ToolOutput {
+    stream: bool,
+    bar: indicatif::ProgressBar,
+}
+
+impl ToolOutput {
+    /// `stream`: show the tools' output; `bar`: the spinner whose message names the phase.
+    pub fn new(stream: bool, bar: indicatif::ProgressBar) -> ToolOutput {
+        ToolOutput { stream, bar }
+    }
+
+    /// No output at all (cleanup commands).
+    fn silent() -> ToolOutput {
+        ToolOutput::new(false, indicatif::ProgressBar::hidden())
+    }
+
+    fn quiet(&self) -> bool {
+        !self.stream
+    }
+
+    fn phase(&self, msg: String) {
+        self.bar.set_message(msg);
+    }
+
+    fn line(&self, line: &str) {
+        if self.stream {
+            self.bar.suspend(|| eprintln!("{line}"));
+        }
+    }
+}
+
 /// Find the Containerfile: `--file`, else `Containerfile`, else `Dockerfile` in the context.
 pub fn containerfile(spec: &BuildSpec) -> anyhow::Result<PathBuf> {
     if let Some(f) = &spec.file {
@@ -209,8 +244,9 @@ pub async fn build_and_push(
     source: &Source,
     target: &ImageRef,
     access: &ToolRegistryAccess,
-    quiet: bool,
+    out: &ToolOutput,
 ) -> anyhow::Result<Digest> {
+    let quiet = out.quiet();
     let digest_file = access.scratch().join("digest");
     let dest = format!("docker://{target}");
     match source {
@@ -235,7 +271,12 @@ pub async fn build_and_push(
             }
             if multi {
                 // A fresh list name each run: `--manifest` would add to a stale list.
-                let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+                let _ = run_tool(
+                    "buildah",
+                    ["manifest", "rm", local.as_str()],
+                    &ToolOutput::silent(),
+                )
+                .await;
                 // One platform per build, in the order given: `buildah build --platform a,b
                 // --manifest L` adds the images in the order their builds finish, so the
                 // index (and its digest) would change from run to run.
@@ -244,8 +285,14 @@ pub async fn build_and_push(
                     one.extend(["--platform".into(), platform.into()]);
                     one.extend(["--manifest".into(), local.clone().into()]);
                     one.push(spec.context.clone().into_os_string());
-                    if let Err(e) = run_tool("buildah", one, quiet).await {
-                        let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+                    out.phase(format!("building {platform} for {target}"));
+                    if let Err(e) = run_tool("buildah", one, out).await {
+                        let _ = run_tool(
+                            "buildah",
+                            ["manifest", "rm", local.as_str()],
+                            &ToolOutput::silent(),
+                        )
+                        .await;
                         return Err(e.context(format!("building {platform} for {target} failed")));
                     }
                 }
@@ -255,7 +302,8 @@ pub async fn build_and_push(
                 }
                 args.extend(["--tag".into(), local.clone().into()]);
                 args.push(spec.context.clone().into_os_string());
-                run_tool("buildah", args, quiet)
+                out.phase(format!("building {target}"));
+                run_tool("buildah", args, out)
                     .await
                     .with_context(|| format!("building {target} failed"))?;
             }
@@ -272,9 +320,15 @@ pub async fn build_and_push(
             push.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
             push.extend(access.flags(""));
             push.extend([local.clone().into(), dest.into()]);
-            let pushed = run_tool("buildah", push, quiet).await;
+            out.phase(format!("pushing {target}"));
+            let pushed = run_tool("buildah", push, out).await;
             if multi {
-                let _ = run_tool("buildah", ["manifest", "rm", local.as_str()], true).await;
+                let _ = run_tool(
+                    "buildah",
+                    ["manifest", "rm", local.as_str()],
+                    &ToolOutput::silent(),
+                )
+                .await;
             }
             pushed.with_context(|| format!("pushing to {target} failed"))?;
         }
@@ -297,7 +351,8 @@ pub async fn build_and_push(
             args.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
             args.extend(access.flags("dest-"));
             args.extend([from.to_string().into(), dest.into()]);
-            run_tool("skopeo", args, quiet)
+            out.phase(format!("copying {from} to {target}"));
+            run_tool("skopeo", args, out)
                 .await
                 .with_context(|| format!("copying {from} to {target} failed"))?;
         }
@@ -323,9 +378,9 @@ pub fn read_digest_file(path: &Path) -> anyhow::Result<Digest> {
     })
 }
 
-/// Run buildah or skopeo, streaming its output to stderr (unless quiet) and keeping the
-/// last lines for the error message.
-async fn run_tool<I, S>(tool: &str, args: I, quiet: bool) -> anyhow::Result<()>
+/// Run buildah or skopeo, streaming its output through `out` and keeping the last lines
+/// for the error message.
+async fn run_tool<I, S>(tool: &str, args: I, out: &ToolOutput) -> anyhow::Result<()>
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
@@ -363,12 +418,11 @@ where
     let tail = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(8)));
     let pump = |reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
         let tail = tail.clone();
+        let out = out.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(reader).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if !quiet {
-                    eprintln!("{line}");
-                }
+                out.line(&line);
                 let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                 if t.len() == 6 {
                     t.pop_front();

@@ -51,7 +51,8 @@ pub fn spinner(msg: &str) -> ProgressBar {
     if crate::logging::quiet() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new_spinner();
+    // Cleared however the command ends, error paths included.
+    let bar = ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::AndClear);
     bar.set_message(msg.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::build::{self, BuildSpec, CopySource, Source, ToolRegistryAccess};
+use crate::build::{self, BuildSpec, CopySource, Source, ToolOutput, ToolRegistryAccess};
 use crate::cli::GlobalArgs;
 use crate::error::UsageError;
 use crate::keys::PasswordArgs;
@@ -135,14 +135,18 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let access =
         ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
 
-    let bar = spinner(&format!("pushing {target}"));
+    let bar = spinner("starting");
     let quiet = global.quiet || args.output == OutputFormat::Json && !crate::logging::verbose();
-    let digest = build::build_and_push(&source, &target, &access, quiet).await;
-    bar.finish_and_clear();
+    let out = ToolOutput::new(!quiet, bar.clone());
+    let digest = build::build_and_push(&source, &target, &access, &out).await;
+    if digest.is_err() {
+        bar.finish_and_clear();
+    }
     let digest = digest?;
     drop(access);
 
     // Confirm with the registry: the digest exists, and the tag points at it now.
+    bar.set_message(format!("confirming {target} with the registry"));
     let by_digest = registry
         .head_manifest(repo, digest.as_str())
         .await
@@ -161,6 +165,7 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
         "{target} points at {} but the push wrote {digest}: something re-pointed the tag; not signing",
         by_tag.digest
     );
+    bar.finish_and_clear();
     let pinned = PinnedImage::new(repo.clone(), digest.clone());
     if let Some(path) = &args.digest_file {
         write_digest_file(path, &pinned)?;
