@@ -67,6 +67,18 @@ pub struct SignDigestArgs {
     pub output: OutputFormat,
 }
 
+/// What happened to an image or one of its signatures (`status` in the JSON output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A new signature was stored.
+    Signed,
+    /// The same signature was already stored; nothing was written.
+    Unchanged,
+    /// The image could not be signed (see `error`).
+    Failed,
+}
+
 /// A loaded key plus what every signature of this run carries.
 pub struct Signer {
     key: SigningKey,
@@ -84,12 +96,12 @@ pub struct Signed {
     pub signature_manifest_digest: Digest,
     pub layers: usize,
     /// `signed`, or `unchanged` when the same signature was already stored.
-    pub status: &'static str,
+    pub status: Status,
 }
 
 impl Signed {
     pub fn text_line(&self) -> String {
-        let note = if self.status == "unchanged" {
+        let note = if self.status == Status::Unchanged {
             ", already there"
         } else {
             ""
@@ -182,9 +194,9 @@ impl Signer {
             signature_manifest_digest: stored.manifest_digest,
             layers: stored.layers,
             status: if stored.changed {
-                "signed"
+                Status::Signed
             } else {
-                "unchanged"
+                Status::Unchanged
             },
         })
     }
@@ -199,7 +211,7 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     warning: Option<String>,
     signatures: Vec<Signed>,
-    status: &'static str,
+    status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -299,14 +311,19 @@ async fn sign_image(
         pinned: None,
         warning: None,
         signatures: Vec::new(),
-        status: "failed",
+        status: Status::Failed,
         error: None,
     };
     match sign_image_inner(registry, signer, image, expect, recursive, &mut report).await {
-        Ok(()) if report.signatures.iter().all(|s| s.status == "unchanged") => {
-            report.status = "unchanged"
+        Ok(())
+            if report
+                .signatures
+                .iter()
+                .all(|s| s.status == Status::Unchanged) =>
+        {
+            report.status = Status::Unchanged
         }
-        Ok(()) => report.status = "signed",
+        Ok(()) => report.status = Status::Signed,
         Err(e) => {
             report.error = Some(format!(
                 "cannot sign {}: {}",
