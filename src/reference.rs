@@ -189,6 +189,21 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
+    /// Parse and normalise a reference as docker and cosign do.
+    ///
+    /// ```
+    /// use pinsign::reference::ImageRef;
+    ///
+    /// let r = ImageRef::parse("alpine").unwrap();
+    /// assert_eq!(r.to_string(), "index.docker.io/library/alpine");
+    /// assert_eq!(r.manifest_reference(), "latest");
+    ///
+    /// let r = ImageRef::parse("127.0.0.1:5000/team/app:1.4").unwrap();
+    /// assert_eq!(r.repository().registry(), "127.0.0.1:5000");
+    /// assert_eq!(r.tag().unwrap().as_str(), "1.4");
+    ///
+    /// assert!(ImageRef::parse("team/App:1.4").is_err()); // repositories are lower-case
+    /// ```
     pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
         let s = input.trim();
         if s.is_empty() {

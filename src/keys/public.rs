@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
 /// A public key that can verify cosign signatures, with its fingerprint for messages.
@@ -20,11 +19,11 @@ impl PublicKey {
     pub fn from_pem(pem: &[u8], source: &str) -> anyhow::Result<PublicKey> {
         let text = std::str::from_utf8(pem)
             .map_err(|_| anyhow::anyhow!("{source} is not a PEM file (not text)"))?;
-        let Some(block) = text.find("-----BEGIN PUBLIC KEY-----") else {
+        let blocks = super::pem::blocks(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let Some(block) = blocks.into_iter().find(|b| b.label == "PUBLIC KEY") else {
             anyhow::bail!("{source} holds no \"PUBLIC KEY\" PEM block; pass a cosign .pub file");
         };
-        let der = pem_body(&text[block..], "PUBLIC KEY")
-            .ok_or_else(|| anyhow::anyhow!("{source}: the PUBLIC KEY PEM block is malformed"))?;
+        let der = block.der.to_vec();
         Self::from_spki_der(der, source)
     }
 
@@ -66,14 +65,7 @@ impl PublicKey {
 
     /// PEM `PUBLIC KEY` text, as Kyverno's `publicKeys` and cosign's .pub take it.
     pub fn to_pem(&self) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.spki_der);
-        let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END PUBLIC KEY-----\n");
-        out
+        super::pem::encode("PUBLIC KEY", &self.spki_der).to_string()
     }
 
     /// Verify a DER signature over exactly `payload`.
@@ -90,23 +82,10 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// The base64 body of the first `label` PEM block in `text`, decoded.
-pub(crate) fn pem_body(text: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)? + begin.len();
-    let stop = start + text[start..].find(&end)?;
-    let body: String = text[start..stop]
-        .lines()
-        .filter(|l| !l.contains(':'))
-        .flat_map(|l| l.trim().chars())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     const FIX: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

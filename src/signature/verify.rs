@@ -14,6 +14,22 @@ use crate::reference::Digest;
 
 /// Verify a base64 (standard, padded) DER signature over exactly `payload`: the offline
 /// check, as `cosign verify-blob --key` does it.
+///
+/// ```
+/// use pinsign::keys::PublicKey;
+/// use pinsign::signature::verify_signature_b64;
+///
+/// // A real cosign signature (from sigstore-rs's tests) and the key that made it.
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign/payloads/");
+/// let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+/// let payload = read("busybox.payload.json");
+/// let signature = String::from_utf8(read("busybox.sig.b64")).unwrap();
+/// let key = PublicKey::from_pem(&read("busybox.pub"), "busybox.pub").unwrap();
+/// assert!(verify_signature_b64(&payload, &signature, &key).is_ok());
+///
+/// let other = PublicKey::from_pem(&read("wrong-key.pub"), "wrong-key.pub").unwrap();
+/// assert!(verify_signature_b64(&payload, &signature, &other).is_err());
+/// ```
 pub fn verify_signature_b64(
     payload: &[u8],
     signature_b64: &str,
