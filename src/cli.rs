@@ -47,7 +47,7 @@ pub struct GlobalArgs {
 
 /// How to reach registries. Without credentials flags, credentials come from the auth
 /// files docker, podman, buildah and skopeo use.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Clone, Default, Args)]
 #[command(next_help_heading = "Registry options")]
 pub struct RegistryArgs {
     /// Registry user name (overrides auth files).
@@ -80,6 +80,22 @@ pub struct RegistryArgs {
     /// Use TLS without verifying the registry's certificate (unsafe; prefer --registry-cacert).
     #[arg(long, global = true)]
     pub allow_insecure_registry: bool,
+}
+
+/// Never shows the password, so no `{:?}` of the command line can leak it.
+impl std::fmt::Debug for RegistryArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryArgs")
+            .field("registry_username", &self.registry_username)
+            .field(
+                "registry_password",
+                &self.registry_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("registry_cacert", &self.registry_cacert)
+            .field("allow_http_registry", &self.allow_http_registry)
+            .field("allow_insecure_registry", &self.allow_insecure_registry)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +136,23 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_hides_the_registry_password() {
+        let cli = Cli::try_parse_from([
+            "pinsign",
+            "resolve-digest",
+            "x",
+            "--registry-username",
+            "ci",
+            "--registry-password",
+            "s3cret-value",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert!(shown.contains("<hidden>"), "{shown}");
     }
 
     #[test]
