@@ -194,8 +194,10 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     match args.output {
         OutputFormat::Json => print_json(&result)?,
         OutputFormat::Text => {
-            for s in &signed {
-                eprintln!("{}", s.text_line());
+            if !global.quiet {
+                for s in &signed {
+                    eprintln!("{}", s.text_line());
+                }
             }
             print_line(&result.pinned.to_string())?;
         }
