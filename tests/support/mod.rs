@@ -25,6 +25,7 @@ pub mod httpd;
 pub mod images;
 pub mod lying;
 pub mod pki;
+pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod test_keys;

@@ -4,10 +4,11 @@
 
 use super::client::Endpoint;
 use super::pki::Ca;
+use super::process::ServerProcess;
 use super::token::{TokenServer, ISSUER, SERVICE};
-use super::{free_port, keep_requested, require_tool, run, wait_until, START_TIMEOUT};
+use super::{require_tool, run};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A registry user. Passwords are fixed test values.
@@ -71,10 +72,7 @@ impl RegistryKind {
 /// A running registry.
 pub struct Registry {
     kind: RegistryKind,
-    port: u16,
-    child: Option<Child>,
-    dir: Option<tempfile::TempDir>,
-    path: PathBuf,
+    server: ServerProcess,
     ca: Option<PathBuf>,
     cert_dir: Option<PathBuf>,
     token: Option<TokenServer>,
@@ -165,72 +163,47 @@ impl Registry {
             })
             .unwrap_or_default();
 
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: pinsign-test-secret\n{tls}{auth}",
-                root.join("storage").display()
-            );
-            let config_path = root.join("config.yml");
-            std::fs::write(&config_path, config).expect("write config.yml");
-            let log_path = root.join("registry.log");
-            let log = std::fs::File::create(&log_path).expect("create registry.log");
-            let child = Command::new(&binary)
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log handle"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut registry = Registry {
-                kind,
-                port,
-                child: Some(child),
-                path: root.clone(),
-                dir: None,
-                ca: ca.as_ref().map(|c| c.cert.clone()),
-                cert_dir: cert_dir.clone(),
-                token: None,
-                startup: Duration::ZERO,
-            };
-            let endpoint = registry.endpoint();
-            let ready = wait_until(START_TIMEOUT, || {
-                if registry.exited() {
-                    return true;
-                }
-                super::client::quick_ping(&endpoint).is_some()
-            });
-            if ready && !registry.exited() {
-                registry.dir = Some(dir);
-                registry.token = token;
-                registry.startup = started.elapsed();
-                return registry;
-            }
-            last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if let Some(mut child) = registry.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            if !ready {
-                panic!(
-                    "docker-registry on 127.0.0.1:{port} did not answer GET /v2/ within {START_TIMEOUT:?}; log:\n{last_log}"
+        let storage = root.join("storage");
+        let config_path = root.join("config.yml");
+        let ca_cert = ca.as_ref().map(|c| c.cert.clone());
+        let mut server = ServerProcess::launch(
+            "docker-registry",
+            dir,
+            "registry.log",
+            |port| {
+                let config = format!(
+                    "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
+                     storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                     http:\n  addr: 127.0.0.1:{port}\n  secret: pinsign-test-secret\n{tls}{auth}",
+                    storage.display()
                 );
-            }
-            if !last_log.contains("address already in use") {
-                break;
-            }
+                std::fs::write(&config_path, config).expect("write config.yml");
+                let mut cmd = Command::new(&binary);
+                cmd.arg("serve").arg(&config_path);
+                cmd
+            },
+            |port| {
+                let endpoint = Endpoint {
+                    host: format!("127.0.0.1:{port}"),
+                    tls: kind.tls(),
+                    ca: ca_cert.clone(),
+                    cert_dir: cert_dir.clone(),
+                    creds: None,
+                };
+                super::client::quick_ping(&endpoint).is_some()
+            },
+        );
+        if token.is_some() {
+            server.keep_note = "; its token server lived in the test process and is gone".into();
         }
-        panic!("docker-registry exited at start; log:\n{last_log}");
-    }
-
-    fn exited(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+        Registry {
+            kind,
+            server,
+            ca: ca_cert,
+            cert_dir,
+            token,
+            startup: started.elapsed(),
+        }
     }
 
     pub fn kind(&self) -> RegistryKind {
@@ -239,11 +212,11 @@ impl Registry {
 
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `http://127.0.0.1:PORT` or `https://...`
@@ -263,12 +236,12 @@ impl Registry {
 
     /// The registry's temp dir (config.yml, registry.log, storage/, pki/).
     pub fn dir(&self) -> &Path {
-        &self.path
+        self.server.dir()
     }
 
     /// The registry's log so far (for assertion messages).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.path.join("registry.log")).unwrap_or_default()
+        self.server.log()
     }
 
     /// Users known to an auth variant (empty without auth).
@@ -324,31 +297,5 @@ impl Registry {
     /// buildah push / skopeo inspect flags (TLS, `--creds` for `writer` on auth variants).
     pub fn containers_flags(&self) -> Vec<String> {
         self.endpoint().containers_flags()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if keep_requested() {
-            let dir = self.dir.take().map(|d| d.keep());
-            eprintln!(
-                "{}=1: keeping registry {} (pid {}, dir {}){}",
-                super::KEEP_ENV,
-                self.url(),
-                child.id(),
-                dir.unwrap_or_default().display(),
-                if self.token.is_some() {
-                    "; its token server lived in the test process and is gone"
-                } else {
-                    ""
-                }
-            );
-            return;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
