@@ -434,6 +434,42 @@ fn transient_5xx_are_retried_and_lasting_ones_fail_cleanly() {
     assert!(sig_tag_bytes(&direct, "down/app", &image.digest).is_none());
 }
 
+/// A registry that rejects the `.sig` manifest (`MANIFEST_INVALID`): one line naming the
+/// registry and its reason, exit 1, no retry of a request that cannot succeed, nothing written.
+#[test]
+fn rejected_manifest_names_the_registry_and_its_reason() {
+    let reg = Registry::http();
+    let proxy = CountingProxy::start(&reg.endpoint());
+    let ep = proxy.endpoint();
+    let direct = reg.endpoint();
+    let home = support::temp_dir();
+    let key = &keys()[0];
+    let image = ep.push_synthetic("strict/app", Some("v1"), 32);
+    proxy.fail_with(
+        "PUT",
+        "/manifests/sha256-",
+        400,
+        r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"media type not allowed by policy"}]}"#,
+        1000,
+    );
+    let mut cmd = sign_common::pinsign(home.path(), &ep);
+    cmd.arg("sign-digest")
+        .arg(&image.pinned)
+        .arg("--key")
+        .arg(&key.key);
+    sign_common::run(&mut cmd).one_error(
+        1,
+        &[
+            &format!("cannot sign {}", image.pinned),
+            &format!("registry {}", ep.host),
+            "answered 400 to PUT",
+            "MANIFEST_INVALID: manifest invalid (media type not allowed by policy)",
+        ],
+    );
+    assert_eq!(proxy.count("PUT", "/manifests/sha256-"), 1, "{}", proxy.report());
+    assert!(sig_tag_bytes(&direct, "strict/app", &image.digest).is_none());
+}
+
 // ------------------------------------------------------------------ usage errors
 
 #[test]

@@ -29,12 +29,14 @@ struct Fault {
     method: String,
     fragment: String,
     status: u16,
+    /// A JSON body to send with the status (a registry's `{"errors":[...]}`), or empty.
+    body: String,
     remaining: usize,
 }
 
 impl State {
     /// The status to answer instead of forwarding, if a fault matches (and uses it up once).
-    fn take_fault(&self, request: &Request) -> Option<u16> {
+    fn take_fault(&self, request: &Request) -> Option<(u16, String)> {
         let mut faults = self.faults.lock().unwrap();
         let fault = faults.iter_mut().find(|f| {
             f.remaining > 0
@@ -43,12 +45,13 @@ impl State {
         })?;
         fault.remaining -= 1;
         let status = fault.status;
+        let body = fault.body.clone();
         self.injected.lock().unwrap().push((
             request.method.clone(),
             request.target.clone(),
             status,
         ));
-        Some(status)
+        Some((status, body))
     }
 }
 
@@ -145,10 +148,17 @@ impl CountingProxy {
     /// requests with `method` (`"*"` for any) whose target contains `fragment`. Such requests
     /// are still counted. Faults added earlier are matched first.
     pub fn fail(&self, method: &str, fragment: &str, status: u16, times: usize) {
+        self.fail_with(method, fragment, status, "", times);
+    }
+
+    /// Like [`CountingProxy::fail`], with a JSON body, e.g. a registry's
+    /// `{"errors":[{"code":"MANIFEST_INVALID",...}]}`.
+    pub fn fail_with(&self, method: &str, fragment: &str, status: u16, body: &str, times: usize) {
         self.state.faults.lock().unwrap().push(Fault {
             method: method.to_string(),
             fragment: fragment.to_string(),
             status,
+            body: body.to_string(),
             remaining: times,
         });
     }
@@ -203,8 +213,11 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             .lock()
             .unwrap()
             .push((request.method.clone(), request.target.clone()));
-        if let Some(status) = state.take_fault(&request) {
-            let answer = format!("HTTP/1.1 {status} Injected Fault\r\nContent-Length: 0\r\n\r\n");
+        if let Some((status, body)) = state.take_fault(&request) {
+            let answer = format!(
+                "HTTP/1.1 {status} Injected Fault\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
             if to_client
                 .write_all(answer.as_bytes())
                 .and_then(|_| to_client.flush())
