@@ -865,6 +865,57 @@ fn credentials_reach_the_tools_only_through_a_private_auth_file() {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
+/// A tool that pushes but leaves an empty or malformed `--digestfile`: pinsign refuses to
+/// guess the digest (it never reads one from the tool's output) and signs nothing.
+#[test]
+fn an_empty_or_malformed_digest_file_is_an_error() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let ws = Ws::new();
+    let context = ws.context(
+        "ctx",
+        &[
+            ("Containerfile", &containerfile("digestfile")),
+            ("payload.txt", "digestfile\n"),
+        ],
+    );
+    let real = support::require_tool("buildah");
+    for (name, content, expected) in [
+        ("empty", "", "is empty"),
+        ("garbage", "sha256:not-a-digest", "not a digest"),
+    ] {
+        // Runs the real buildah, then overwrites the digest file it was given.
+        let bin = ws.path(&format!("spoil-{name}"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\n\
+             '{real}' \"$@\" || exit $?\n\
+             prev=\n\
+             for a in \"$@\"; do\n\
+             \x20 [ \"$prev\" = --digestfile ] && printf '%s' '{content}' > \"$a\"\n\
+             \x20 prev=\"$a\"\n\
+             done\n\
+             exit 0\n",
+            real = real.display(),
+        );
+        let wrapper = bin.join("buildah");
+        std::fs::write(&wrapper, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let image = ep.image(&format!("spoiled/{name}:v1"));
+        let (out, line) = fails(
+            ws.build_push(&ep, &image)
+                .env("PATH", path_with(&bin))
+                .args(["-q", "--context"])
+                .arg(&context),
+            1,
+        );
+        assert!(line.contains("digest file"), "{line}");
+        assert!(line.contains(expected), "{line}");
+        assert!(out.stdout.is_empty(), "no pin printed: {}", out.stdout);
+    }
+}
+
 #[test]
 fn missing_tools_are_named_with_the_command_that_installs_them() {
     let reg = Registry::http();

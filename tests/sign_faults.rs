@@ -466,7 +466,12 @@ fn rejected_manifest_names_the_registry_and_its_reason() {
             "MANIFEST_INVALID: manifest invalid (media type not allowed by policy)",
         ],
     );
-    assert_eq!(proxy.count("PUT", "/manifests/sha256-"), 1, "{}", proxy.report());
+    assert_eq!(
+        proxy.count("PUT", "/manifests/sha256-"),
+        1,
+        "{}",
+        proxy.report()
+    );
     assert!(sig_tag_bytes(&direct, "strict/app", &image.digest).is_none());
 }
 
