@@ -8,19 +8,6 @@ use super::{Registry, RegistryError};
 use crate::reference::{Digest, Repository};
 
 impl Registry {
-    /// True when the repository has the blob.
-    pub async fn blob_exists(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-    ) -> Result<bool, RegistryError> {
-        let path = format!("/v2/{}/blobs/{digest}", repo.path());
-        let found = self
-            .fetch(repo, Method::HEAD, &path, HeaderMap::new())
-            .await?;
-        Ok(found.is_some())
-    }
-
     /// GET a blob, at most `max` bytes, checked against its digest.
     pub async fn get_blob(
         &self,
