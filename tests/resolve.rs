@@ -877,6 +877,24 @@ fn credential_sources_on(reg: &Registry) {
         format!("{host}\n"),
         "helper asked once, for the registry host"
     );
+    // Three repositories of one registry in one run: the helper still runs once.
+    std::fs::remove_file(&helper_log).unwrap();
+    let other = ep.push_synthetic("creds/other", Some("v1"), 102);
+    let third = ep.push_synthetic("creds/third", Some("v1"), 103);
+    let inputs = [
+        input.clone(),
+        reg.image("creds/other:v1"),
+        reg.image("creds/third:v1"),
+    ];
+    assert_eq!(
+        ok(resolve_cmd(home.path(), &anonymous, &inputs).env("PATH", path_with(&bin))),
+        format!("{}\n{}\n{}\n", image.pinned, other.pinned, third.pinned)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&helper_log).unwrap(),
+        format!("{host}\n"),
+        "one helper run per registry, not per repository"
+    );
     // The helper with a wrong secret: named in the error, secret not shown.
     let bad_bin = home.path().join("bad-bin");
     std::fs::create_dir_all(&bad_bin).unwrap();

@@ -90,10 +90,17 @@ impl AuthFiles {
     }
 
     /// Credentials for `registry` (and repository path, for auth.json's per-repository
-    /// entries) from the first file that has an entry. Errors only when a file exists but
-    /// cannot be read or parsed, or a helper fails: silently going anonymous then would
-    /// turn into a confusing 401 later.
+    /// entries) from the first file that has an entry, reading the files now. A process
+    /// that looks up many repositories uses an [`AuthStore`] instead.
     pub fn lookup(&self, registry: &str, path: &str) -> anyhow::Result<Option<Credentials>> {
+        AuthStore::default().lookup(self, registry, path)
+    }
+
+    /// Read and parse every auth file that exists. Errors only when a file exists but
+    /// cannot be read or parsed: silently going anonymous then would turn into a
+    /// confusing 401 later.
+    fn load(&self) -> anyhow::Result<Vec<(PathBuf, AuthConfig)>> {
+        let mut configs = Vec::new();
         for file in &self.files {
             let text = match std::fs::read_to_string(file) {
                 Ok(t) => t,
@@ -103,12 +110,61 @@ impl AuthFiles {
             let config: AuthConfig = serde_json::from_str(&text).map_err(|e| {
                 anyhow::anyhow!("auth file {} is not valid JSON: {e}", file.display())
             })?;
-            if let Some(found) = config.lookup(registry, path, file)? {
-                return Ok(Some(found));
+            configs.push((file.clone(), config));
+        }
+        Ok(configs)
+    }
+}
+
+/// The auth files as one process sees them: read and parsed once, on first use, with each
+/// credential helper's answer cached per registry. A helper is a process and may go over
+/// the network, so a batch over many repositories of one registry runs it once.
+#[derive(Debug, Default)]
+pub struct AuthStore {
+    configs: Option<Vec<(PathBuf, AuthConfig)>>,
+    helpers: HashMap<(String, String), Option<Credentials>>,
+}
+
+impl AuthStore {
+    /// Credentials for a repository: the first auth file with an entry for it decides.
+    /// A helper that fails is an error naming the entry that chose it.
+    pub fn lookup(
+        &mut self,
+        files: &AuthFiles,
+        registry: &str,
+        path: &str,
+    ) -> anyhow::Result<Option<Credentials>> {
+        if self.configs.is_none() {
+            self.configs = Some(files.load()?);
+        }
+        let configs = self.configs.as_deref().unwrap_or_default();
+        for (file, config) in configs {
+            let (helper, entry) = match config.lookup(registry, path, file)? {
+                Entry::Found(credentials) => return Ok(Some(credentials)),
+                Entry::Helper { name, entry } => (name, entry),
+                Entry::None => continue,
+            };
+            let key = (helper.to_string(), registry.to_string());
+            if let Some(cached) = self.helpers.get(&key) {
+                return Ok(cached.clone());
             }
+            let answer = run_helper(helper, registry).map_err(|e| helper_error(e, entry, file))?;
+            self.helpers.insert(key, answer.clone());
+            return Ok(answer);
         }
         Ok(None)
     }
+}
+
+/// What one auth file says about a repository.
+enum Entry<'a> {
+    Found(Credentials),
+    /// Ask `docker-credential-NAME`, chosen by the file's `entry` (`credHelpers`/`credsStore`).
+    Helper {
+        name: &'a str,
+        entry: &'static str,
+    },
+    None,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -137,19 +193,18 @@ impl fmt::Debug for AuthEntry {
 }
 
 impl AuthConfig {
-    fn lookup(
-        &self,
-        registry: &str,
-        path: &str,
-        file: &Path,
-    ) -> anyhow::Result<Option<Credentials>> {
+    /// The entry for a repository; pure (a helper is only named, not run).
+    fn lookup(&self, registry: &str, path: &str, file: &Path) -> anyhow::Result<Entry<'_>> {
         if let Some(helper) = self
             .cred_helpers
             .iter()
             .find(|(k, _)| normalize_key(k) == registry)
             .map(|(_, v)| v)
         {
-            return run_helper(helper, registry).map_err(|e| helper_error(e, "credHelpers", file));
+            return Ok(Entry::Helper {
+                name: helper,
+                entry: "credHelpers",
+            });
         }
         // The most specific key wins: "reg/team/app" over "reg/team" over "reg".
         let full = format!("{registry}/{path}");
@@ -186,10 +241,14 @@ impl AuthConfig {
                         file.display()
                     );
                 };
-                return Ok(Some(Credentials::new(user.into(), pass.into(), source)));
+                return Ok(Entry::Found(Credentials::new(
+                    user.into(),
+                    pass.into(),
+                    source,
+                )));
             }
             if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-                return Ok(Some(Credentials::new(u.clone(), p.clone(), source)));
+                return Ok(Entry::Found(Credentials::new(u.clone(), p.clone(), source)));
             }
             if entry.identitytoken.is_some() {
                 tracing::info!(
@@ -199,9 +258,12 @@ impl AuthConfig {
             }
         }
         if let Some(store) = &self.creds_store {
-            return run_helper(store, registry).map_err(|e| helper_error(e, "credsStore", file));
+            return Ok(Entry::Helper {
+                name: store,
+                entry: "credsStore",
+            });
         }
-        Ok(None)
+        Ok(Entry::None)
     }
 }
 

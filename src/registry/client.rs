@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use zeroize::Zeroizing;
 
-use super::auth::{Challenge, Credentials};
+use super::auth::{AuthStore, Challenge, Credentials};
 use super::error::{self, CredentialSource, RegistryError};
 use super::{RegistryOptions, MANIFEST_ACCEPT};
 use crate::cli::RegistryArgs;
@@ -36,6 +36,8 @@ pub struct Registry {
     opts: RegistryOptions,
     /// Credentials per repository (`registry/path`; `*` for the flags), looked up once.
     creds: Mutex<HashMap<String, Option<Credentials>>>,
+    /// The auth files, parsed once, with credential helpers' answers cached per registry.
+    auth: Mutex<AuthStore>,
     /// The challenge each registry answered with, so later repositories skip the 401.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Bearer tokens per (registry, repository path).
@@ -94,6 +96,7 @@ impl Registry {
             http,
             opts,
             creds: Mutex::new(creds),
+            auth: Mutex::new(AuthStore::default()),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             push_repos: Mutex::new(HashSet::new()),
@@ -293,10 +296,8 @@ impl Registry {
         if let Some(c) = creds.get(&cache_key) {
             return Ok(c.clone());
         }
-        let found = self
-            .opts
-            .auth_files
-            .lookup(repo.registry(), repo.path())
+        let found = lock(&self.auth)
+            .lookup(&self.opts.auth_files, repo.registry(), repo.path())
             .map_err(|e| RegistryError::Protocol {
                 registry: repo.registry().to_string(),
                 detail: e.to_string(),
