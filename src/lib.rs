@@ -10,6 +10,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod files;
 pub mod keys;
 pub mod logging;
 pub mod output;

@@ -12,6 +12,7 @@ use clap::Args;
 use crate::build::{self, BuildSpec, CopySource, Source, ToolOutput, ToolRegistryAccess};
 use crate::cli::GlobalArgs;
 use crate::error::UsageError;
+use crate::files::write_atomic;
 use crate::keys::PasswordArgs;
 use crate::output::{print_json, print_line, spinner, OutputFormat};
 use crate::reference::{ImageRef, PinnedImage};
@@ -168,7 +169,9 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     bar.finish_and_clear();
     let pinned = PinnedImage::new(repo.clone(), digest.clone());
     if let Some(path) = &args.digest_file {
-        write_digest_file(path, &pinned)?;
+        // `sha256:...`, no newline, written atomically: a reader never sees half a digest.
+        write_atomic(path, pinned.digest().as_str().as_bytes(), 0o644)
+            .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
     }
     let signed = match &signer {
         Some(signer) => {
@@ -216,19 +219,4 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
         }),
         _ => Ok(None),
     }
-}
-
-/// Write `sha256:...` (no newline) atomically: a reader never sees half a digest.
-fn write_digest_file(path: &std::path::Path, pinned: &PinnedImage) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
-    std::io::Write::write_all(&mut tmp, pinned.digest().as_str().as_bytes())?;
-    tmp.persist(path).map_err(|e| {
-        anyhow::anyhow!("cannot write --digest-file {}: {}", path.display(), e.error)
-    })?;
-    Ok(())
 }

@@ -6,7 +6,8 @@ use clap::Args;
 
 use std::io::Write as _;
 
-use crate::keys::files::{write_atomic, write_key_pair, KeyPairPaths};
+use crate::files::write_atomic;
+use crate::keys::files::{write_key_pair, KeyPairPaths};
 use crate::keys::{load_public_key, Password, PasswordArgs, SigningKey};
 
 #[derive(Debug, Args)]

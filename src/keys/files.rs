@@ -5,12 +5,9 @@
 //! renamed into place (without `--force`, with a rename that refuses to replace), so a
 //! failure never leaves a partial key file behind.
 
-use std::fs::Permissions;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
+use crate::files::{parent_dir, persist, prepare};
 
 use super::password::Password;
 use super::SigningKey;
@@ -90,55 +87,6 @@ pub fn write_key_pair(
     Ok(())
 }
 
-/// Write `contents` to `path` atomically (temp file + rename), overwriting.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    let tmp = prepare(path, contents, mode)?;
-    persist(tmp, path, true)
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-fn prepare(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = parent_dir(path);
-    let failed = || format!("cannot write {}", path.display());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pinsign-")
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(failed)?;
-    // The umask may have cleared bits we want (0644 for a .pub); set the mode exactly.
-    tmp.as_file()
-        .set_permissions(Permissions::from_mode(mode))
-        .with_context(failed)?;
-    tmp.write_all(contents).with_context(failed)?;
-    tmp.as_file().sync_all().with_context(failed)?;
-    Ok(tmp)
-}
-
-fn persist(tmp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> anyhow::Result<()> {
-    let result = if overwrite {
-        tmp.persist(path).map(|_| ())
-    } else {
-        tmp.persist_noclobber(path).map(|_| ())
-    };
-    result.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists; pass --force to overwrite it",
-                path.display()
-            )
-        } else {
-            anyhow::Error::new(e.error).context(format!("cannot write {}", path.display()))
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,18 +109,5 @@ mod tests {
         let missing = KeyPairPaths::from_prefix("/nonexistent-dir/cosign").unwrap();
         let e = missing.check_writable(true).unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
-    }
-
-    #[test]
-    fn atomic_write_sets_the_mode_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f.key");
-        write_atomic(&file, b"one", 0o600).unwrap();
-        write_atomic(&file, b"two", 0o600).unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), b"two");
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
     }
 }
