@@ -15,8 +15,7 @@ use std::time::Duration;
 use crate::reference::{Digest, PinnedImage, Repository};
 use crate::registry::{Descriptor, Registry, RegistryError};
 use crate::signature::{
-    self, Blob, BlobData, FetchedLayer, MergeOutcome, SigManifest, SignatureLayer,
-    SIG_ARTIFACT_TYPE,
+    self, Blob, BlobData, FetchedLayer, SigManifest, SignatureLayer, SIG_ARTIFACT_TYPE,
 };
 
 /// The largest payload blob pinsign reads (cosign payloads are a few hundred bytes).
@@ -57,7 +56,7 @@ pub async fn store_in_tag(
     let tag = image.signature_tag();
     let signature_ref = format!("{sig_repo}:{tag}");
     let ours = std::slice::from_ref(layer);
-    let mut previous = read_sig_manifest(registry, sig_repo, tag.as_str(), &signature_ref).await?;
+    let previous = read_sig_manifest(registry, sig_repo, tag.as_str(), &signature_ref).await?;
     let mut outcome = signature::merge(previous.as_ref(), ours);
     if !outcome.changed {
         let current = previous.as_ref().map(|m| m.layers().len()).unwrap_or(0);
@@ -110,17 +109,11 @@ pub async fn store_in_tag(
                 return Err(anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))
             }
         }
-        match settle(
-            registry,
-            sig_repo,
-            &tag,
-            &outcome,
-            previous.as_ref(),
-            ours,
-            &signature_ref,
-        )
-        .await?
-        {
+        // Every layer of what we just wrote (earlier signers' and ours) must survive.
+        let written = signature::parse_sig_manifest(&outcome.manifest).map_err(|e| {
+            anyhow::anyhow!("pinsign built an unreadable manifest for {signature_ref}: {e}")
+        })?;
+        match settle(registry, sig_repo, &tag, &written, &signature_ref).await? {
             Settled::Kept { digest, layers } => {
                 return Ok(Stored {
                     signature_ref,
@@ -133,10 +126,8 @@ pub async fn store_in_tag(
                 tracing::info!(
                     "{signature_ref}: a concurrent write dropped layers (attempt {attempt}); merging again"
                 );
-                // Keep what is there now, restore what our write was based on, add ours.
-                let restored = signature::remerge(current.as_ref(), previous.as_ref(), ours);
-                previous = merge_bases(previous, current);
-                outcome = restored;
+                // Keep what is there now and put back what our write had.
+                outcome = signature::remerge(current.as_ref(), Some(&written), ours);
                 jitter_sleep(attempt).await;
             }
         }
@@ -159,19 +150,18 @@ enum Settled {
     Lost(Option<SigManifest>),
 }
 
-/// Read the tag back over the settle window. HEAD is enough while the tag still has
-/// our digest; a different digest is fetched and checked for our layers.
+/// Read the tag back over the settle window. HEAD is enough while the tag still has the
+/// digest we last saw; a different digest is fetched and must still hold every layer of
+/// `written`. A change restarts the window, so we stop only once the tag is quiet.
 async fn settle(
     registry: &Registry,
     sig_repo: &Repository,
     tag: &crate::reference::Tag,
-    outcome: &MergeOutcome,
-    previous: Option<&SigManifest>,
-    ours: &[SignatureLayer],
+    written: &SigManifest,
     signature_ref: &str,
 ) -> anyhow::Result<Settled> {
-    let mut last = outcome.digest.clone();
-    let mut layers = count_layers(&outcome.manifest);
+    let mut last = written.digest().clone();
+    let mut layers = written.layers().len();
     let mut quiet = 0;
     while quiet < SETTLE.len() {
         tokio::time::sleep(SETTLE[quiet]).await;
@@ -186,7 +176,7 @@ async fn settle(
         // Someone wrote after us: does their manifest still hold everything?
         let current = read_sig_manifest(registry, sig_repo, tag.as_str(), signature_ref).await?;
         match current {
-            Some(m) if signature::contains_all(&m, previous, ours) => {
+            Some(m) if signature::contains_all(&m, Some(written), &[]) => {
                 last = m.digest().clone();
                 layers = m.layers().len();
                 quiet = 0;
@@ -198,25 +188,6 @@ async fn settle(
         digest: last,
         layers,
     })
-}
-
-/// The base for the next re-merge: everything either manifest had.
-fn merge_bases(previous: Option<SigManifest>, current: Option<SigManifest>) -> Option<SigManifest> {
-    match (previous, current) {
-        (Some(p), Some(c)) => {
-            let all = signature::remerge(Some(&c), Some(&p), &[]);
-            signature::parse_sig_manifest(&all.manifest)
-                .ok()
-                .or(Some(c))
-        }
-        (p, c) => c.or(p),
-    }
-}
-
-fn count_layers(manifest: &[u8]) -> usize {
-    signature::parse_sig_manifest(manifest)
-        .map(|m| m.layers().len())
-        .unwrap_or(0)
 }
 
 async fn jitter_sleep(attempt: usize) {
