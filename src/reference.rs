@@ -162,6 +162,14 @@ impl Repository {
         Ok(r.repository)
     }
 
+    /// `--signature-repo` / `COSIGN_REPOSITORY`: unset or empty means "the image's own
+    /// repository" (`None`), as cosign treats an empty `COSIGN_REPOSITORY`.
+    pub fn parse_optional(s: Option<&str>) -> Result<Option<Repository>, ReferenceError> {
+        s.filter(|s| !s.is_empty())
+            .map(Repository::parse)
+            .transpose()
+    }
+
     /// Registry host, with port if any (`127.0.0.1:5000`, `index.docker.io`).
     pub fn registry(&self) -> &str {
         &self.registry
@@ -600,5 +608,11 @@ mod tests {
     fn repository_parse_rejects_tag() {
         assert!(Repository::parse("reg.example/sigs").is_ok());
         assert!(Repository::parse("reg.example/sigs:tag").is_err());
+        assert_eq!(Repository::parse_optional(None).unwrap(), None);
+        assert_eq!(Repository::parse_optional(Some("")).unwrap(), None);
+        assert!(Repository::parse_optional(Some("reg.example/sigs"))
+            .unwrap()
+            .is_some());
+        assert!(Repository::parse_optional(Some("Bad/Repo")).is_err());
     }
 }

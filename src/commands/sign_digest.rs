@@ -226,12 +226,7 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
     if expect.is_some() && images.len() != 1 {
         return Err(UsageError::new("--expect-digest goes with exactly one image").into());
     }
-    let signature_repo = args
-        .signature_repo
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(Repository::parse)
-        .transpose()?;
+    let signature_repo = Repository::parse_optional(args.signature_repo.as_deref())?;
     if signature_repo.is_some() && args.mode == SignMode::Referrers {
         return Err(UsageError::new(
             "--signature-repo (or COSIGN_REPOSITORY) works with --mode tag only: a referrer must live beside its subject; unset it or use --mode tag",

@@ -86,12 +86,7 @@ struct Report {
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let images = args.images.collect()?;
     let required = signature::parse_annotations(&args.annotations)?;
-    let signature_repo = args
-        .signature_repo
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(Repository::parse)
-        .transpose()?;
+    let signature_repo = Repository::parse_optional(args.signature_repo.as_deref())?;
     let mut keys = Vec::with_capacity(args.key.len());
     for k in &args.key {
         keys.push(load_public_key(k, &args.password)?);
