@@ -7,7 +7,7 @@
 //! What pinsign pushed is read back over HTTP with the harness client; signatures are checked
 //! here with an independent reading of cosign's format (manifest, payload, `p256`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +17,8 @@ use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 
-use support::client::{Endpoint, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
-use support::{images, Registry};
+use crate::support::client::{Endpoint, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::support::{images, Registry};
 
 /// Generous: the machine is shared with other test runs.
 const TIMEOUT: Duration = Duration::from_secs(300);

@@ -1,14 +1,14 @@
 //! Smoke tests of the test harness itself (`tests/support`): every component starts, answers, and
 //! is reachable with the flags and credentials the harness hands out.
 
-mod support;
+use crate::support;
 
-use std::time::Instant;
-use support::client::{Endpoint, OCI_INDEX, OCI_MANIFEST};
-use support::images;
-use support::{
+use crate::support::client::{Endpoint, OCI_INDEX, OCI_MANIFEST};
+use crate::support::images;
+use crate::support::{
     sha256_digest, CountingProxy, Ferro, LieMode, LyingRegistry, Registry, RegistryKind, READER,
 };
+use std::time::Instant;
 
 /// Reads `repo:reference` back over HTTP with the endpoint's auth; checks the bytes hash to the
 /// `Docker-Content-Digest` and to `digest`.

@@ -7,17 +7,17 @@
 //! from flags, env, auth files and credential helpers in the documented order and never show up in
 //! output; and a tag costs one HEAD (plus the token handshake on a token registry).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use support::client::{Endpoint, OCI_INDEX, OCI_MANIFEST};
-use support::{
+use crate::support::client::{Endpoint, OCI_INDEX, OCI_MANIFEST};
+use crate::support::{
     images, CountingProxy, LieMode, LyingRegistry, Registry, RegistryKind, READER, WRITER,
 };
+use base64::Engine as _;
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary

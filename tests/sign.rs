@@ -6,16 +6,16 @@
 //! Bad input and registry faults are in `sign_faults.rs`; concurrent signers in
 //! `sign_concurrent.rs`.
 
-mod sign_common;
-mod support;
+use crate::sign_common;
+use crate::support;
 
-use serde_json::{json, Value};
-use sign_common::{reference, sign, signed_line};
-use support::cosign_check::{
+use crate::sign_common::{reference, sign, signed_line};
+use crate::support::cosign_check::{
     self, expected_payload, referrer_manifests, sig_tag, sig_tag_bytes, sig_tag_manifest,
 };
-use support::test_keys::keys;
-use support::{images, CountingProxy, Ferro, Registry, RegistryKind};
+use crate::support::test_keys::keys;
+use crate::support::{images, CountingProxy, Ferro, Registry, RegistryKind};
+use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign");
 

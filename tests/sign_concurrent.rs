@@ -3,16 +3,16 @@
 //! if the read-back-and-re-merge in `storage` is wrong. Every round must end with eight layers,
 //! each verifying (independent checker) with its own key.
 
-mod sign_common;
-mod support;
+use crate::sign_common;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Instant;
 
-use sign_common::{reference, Outcome};
-use support::cosign_check::{expected_payload, sig_tag_manifest};
-use support::test_keys::{self, keys};
-use support::{Registry, RegistryKind};
+use crate::sign_common::{reference, Outcome};
+use crate::support::cosign_check::{expected_payload, sig_tag_manifest};
+use crate::support::test_keys::{self, keys};
+use crate::support::{Registry, RegistryKind};
 
 const ROUNDS: u64 = 3;
 

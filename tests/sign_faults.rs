@@ -2,14 +2,14 @@
 //! one error line naming the image (or the file) and what to do, and nothing half-written: the
 //! `.sig` tag is absent, or byte-for-byte what it was.
 
-mod sign_common;
-mod support;
+use crate::sign_common;
+use crate::support;
 
-use sign_common::{reference, sign, Outcome};
-use support::client::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
-use support::cosign_check::{expected_payload, sig_tag, sig_tag_bytes, sig_tag_manifest};
-use support::test_keys::keys;
-use support::{CountingProxy, Endpoint, Registry, READER};
+use crate::sign_common::{reference, sign, Outcome};
+use crate::support::client::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::support::cosign_check::{expected_payload, sig_tag, sig_tag_bytes, sig_tag_manifest};
+use crate::support::test_keys::keys;
+use crate::support::{CountingProxy, Endpoint, Registry, READER};
 
 // ------------------------------------------------------------------ missing images
 

@@ -5,9 +5,9 @@
 //! had just fetched and fetch its own (2 to 6 token requests for one repository, where 1 is
 //! enough). Counts of requests, not timings.
 
-mod support;
+use crate::support;
 
-use support::Registry;
+use crate::support::Registry;
 
 const PASSWORD: &str = "token-reuse-password";
 

@@ -9,13 +9,13 @@
 //!
 //! Exit codes: 0 only when every image verified; 1 when any did not; 2 for usage errors.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::cosign_writer::{self as cw, Layer, Subject, TestKey};
-use support::{CountingProxy, Endpoint, Ferro, Registry, SyntheticImage, READER};
+use crate::support::cosign_writer::{self as cw, Layer, Subject, TestKey};
+use crate::support::{CountingProxy, Endpoint, Ferro, Registry, SyntheticImage, READER};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign");
 

@@ -1,0 +1,16 @@
+//! The integration tests: one test binary, so the harness in `support/` compiles once.
+//!
+//! Each module tests one command or concern against real components (see `support/README.md`).
+
+mod support;
+
+mod build_push;
+mod harness;
+mod keys;
+mod resolve;
+mod sign;
+mod sign_common;
+mod sign_concurrent;
+mod sign_faults;
+mod token_reuse;
+mod verify;
