@@ -11,6 +11,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 
+/// `pinsign --version`: the crate version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PINSIGN_GIT_COMMIT"),
+    ")"
+);
+
 /// Build, pin, sign and verify container images by digest, cosign-compatible.
 ///
 /// pinsign never signs a tag: every tag is resolved to its digest through the registry
@@ -19,7 +27,7 @@ use crate::commands;
 #[derive(Debug, Parser)]
 #[command(
     name = "pinsign",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -121,6 +129,8 @@ pub enum Command {
     Policy(commands::unbuilt::PolicyCommand),
     /// Print a shell completion script.
     Completions(commands::completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout: `pinsign man > pinsign.1`.
+    Man,
 }
 
 /// Parse the process arguments (exits 2 on a usage error, as clap does).

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Rotate(_) => unbuilt::not_built("rotate"),
             Command::Policy(cmd) => unbuilt::policy(cmd),
             Command::Completions(args) => completions::run(args),
+            Command::Man => completions::man(),
         }
     })
 }
