@@ -1,52 +1,69 @@
-//! Batch plumbing shared by `sign-digest` and `verify`: where the image list comes from,
-//! and running one async job per image with bounded concurrency.
+//! Batch plumbing shared by the commands that work on many images: where the image list
+//! comes from, and running one async job per image with bounded concurrency.
 
-use std::io::BufRead;
-use std::path::Path;
+use std::io::{BufRead, Read as _};
+use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::Args;
 use futures::StreamExt;
 
 use crate::error::UsageError;
 use crate::reference::ImageRef;
 
-/// The images a batch command works on.
-#[derive(Debug, Clone, Args)]
-pub struct ImageListArgs {
-    /// Images: REG/REPO:TAG (pinned through the registry first) or REG/REPO@sha256:...
-    #[arg(value_name = "IMAGE")]
+/// The longest line an image list may have: a reference is at most a few hundred bytes.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The images a batch works on and how many at once. Plain data, filled in by the CLI.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Images named on the command line.
     pub images: Vec<String>,
-
-    /// Read more images from FILE, or stdin with '-': one per line, '#' starts a comment.
-    #[arg(long, value_name = "FILE|-")]
-    pub images_from: Option<String>,
-
-    /// How many images to work on at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrency: u16,
+    /// More images, one per line, from a file or stdin.
+    pub images_from: Option<ListSource>,
+    /// How many images to work on at once (at least 1).
+    pub concurrency: usize,
 }
 
-impl ImageListArgs {
+/// Where `--images-from` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    Stdin,
+    File(PathBuf),
+}
+
+impl ListSource {
+    /// `-` is stdin, anything else a path.
+    pub fn parse(arg: &str) -> ListSource {
+        if arg == "-" {
+            ListSource::Stdin
+        } else {
+            ListSource::File(PathBuf::from(arg))
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            ListSource::Stdin => "stdin".to_string(),
+            ListSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+impl BatchOptions {
     /// All images, parsed; any malformed one is a usage error naming it (and its line).
     pub fn collect(&self) -> anyhow::Result<Vec<ImageRef>> {
         let mut texts: Vec<(String, Option<String>)> =
             self.images.iter().map(|s| (s.clone(), None)).collect();
-        match self.images_from.as_deref() {
+        match &self.images_from {
             None => {}
-            Some("-") => {
+            Some(ListSource::Stdin) => {
                 let stdin = std::io::stdin();
-                texts
-                    .extend(read_list(stdin.lock(), "stdin").context("reading images from stdin")?);
+                texts.extend(read_list(stdin.lock(), "stdin")?);
             }
-            Some(path) => {
-                let file = std::fs::File::open(Path::new(path)).map_err(|e| {
-                    UsageError::new(format!("cannot read --images-from {path}: {e}"))
+            Some(source @ ListSource::File(path)) => {
+                let file = std::fs::File::open(path).map_err(|e| {
+                    UsageError::new(format!("cannot read --images-from {}: {e}", source.name()))
                 })?;
-                texts.extend(
-                    read_list(std::io::BufReader::new(file), path)
-                        .with_context(|| format!("reading images from {path}"))?,
-                );
+                texts.extend(read_list(std::io::BufReader::new(file), &source.name())?);
             }
         }
         if texts.is_empty() {
@@ -67,13 +84,36 @@ impl ImageListArgs {
     }
 }
 
-fn read_list(reader: impl BufRead, name: &str) -> std::io::Result<Vec<(String, Option<String>)>> {
+/// Read an image list line by line (`#` starts a comment), never holding more than one
+/// line of at most [`MAX_LINE_BYTES`]: a list from `/dev/zero` or a binary file is a
+/// clear usage error, not an allocation failure.
+fn read_list(
+    mut reader: impl BufRead,
+    name: &str,
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
     let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
-        let text = line.split('#').next().unwrap_or("").trim();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = std::io::Read::by_ref(&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| UsageError::new(format!("cannot read --images-from {name}: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        if line.len() > MAX_LINE_BYTES {
+            return Err(UsageError::new(format!(
+                "--images-from {name} line {number} is longer than {MAX_LINE_BYTES} bytes; it does not hold one image reference per line"
+            ))
+            .into());
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| {
+            UsageError::new(format!("--images-from {name} line {number} is not text"))
+        })?;
+        let text = text.split('#').next().unwrap_or("").trim();
         if !text.is_empty() {
-            out.push((text.to_string(), Some(format!("{name} line {}", i + 1))));
+            out.push((text.to_string(), Some(format!("{name} line {number}"))));
         }
     }
     Ok(out)
@@ -118,6 +158,16 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "reg.example/a:1");
         assert_eq!(got[1].1.as_deref(), Some("list.txt line 4"));
+    }
+
+    #[test]
+    fn endless_or_binary_lists_are_usage_errors() {
+        let zeros = std::io::repeat(0).take(10 * 1024 * 1024);
+        let e = read_list(std::io::BufReader::new(zeros), "/dev/zero").unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("longer than 4096 bytes"), "{e}");
+        let e = read_list(&b"a\n\xff\xfe\n"[..], "bin").unwrap_err();
+        assert!(e.to_string().contains("line 2 is not text"), "{e}");
     }
 
     #[tokio::test]

@@ -516,15 +516,14 @@ mod tests {
 
     #[test]
     fn tool_access_hides_password_in_a_private_file() {
-        let opts = RegistryOptions::from_args(&crate::cli::RegistryArgs {
-            allow_http_registry: true,
+        let opts = RegistryOptions {
+            allow_http: true,
             ..Default::default()
-        })
-        .unwrap();
+        };
         let creds = Credentials::new(
             "ci".into(),
             "s3cret".into(),
-            crate::registry::CredentialSource::Flags,
+            crate::registry::CredentialSource::Given("flags".into()),
         );
         let access = ToolRegistryAccess::new("127.0.0.1:5000", Some(&creds), &opts).unwrap();
         let flags: Vec<String> = access

@@ -1,15 +1,15 @@
 /*!
-The command line: the top-level parser and the options every command shares.
+The command line: the top-level parser, and the dispatch from a parsed command line to the
+command that runs it.
 
-Each subcommand's own flags live beside its code in `commands/<name>.rs`. Parsing only
-validates; nothing here touches the network or the file system.
+Each subcommand's own flags live beside its code in `commands/<name>.rs`, the shared ones in
+`commands/args.rs`. Parsing only validates; nothing here touches the network or the file
+system. The dependency goes one way: `cli` uses `commands`, never the reverse.
 */
 
-use std::path::PathBuf;
+use clap::{CommandFactory, Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::commands;
+use crate::commands::{self, args::GlobalArgs};
 
 /// `pinsign --version`: the crate version and the git commit it was built from.
 pub const VERSION: &str = concat!(
@@ -38,74 +38,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options accepted before or after any subcommand.
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-
-    /// Log what pinsign does on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// No progress bars and no buildah/skopeo output; only results and errors.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-}
-
-/// How to reach registries. Without credentials flags, credentials come from the auth
-/// files docker, podman, buildah and skopeo use.
-#[derive(Clone, Default, Args)]
-#[command(next_help_heading = "Registry options")]
-pub struct RegistryArgs {
-    /// Registry user name (overrides auth files).
-    #[arg(
-        long,
-        global = true,
-        env = "PINSIGN_REGISTRY_USERNAME",
-        value_name = "USER"
-    )]
-    pub registry_username: Option<String>,
-
-    /// Registry password or token; prefer the environment variable over the flag.
-    #[arg(
-        long,
-        global = true,
-        env = "PINSIGN_REGISTRY_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
-    pub registry_password: Option<String>,
-
-    /// Trust this CA certificate (PEM) for registry TLS, in addition to the system roots.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub registry_cacert: Option<PathBuf>,
-
-    /// Talk plain HTTP to registries (for a local test registry only).
-    #[arg(long, global = true)]
-    pub allow_http_registry: bool,
-
-    /// Use TLS without verifying the registry's certificate (unsafe; prefer --registry-cacert).
-    #[arg(long, global = true)]
-    pub allow_insecure_registry: bool,
-}
-
-/// Never shows the password, so no `{:?}` of the command line can leak it.
-impl std::fmt::Debug for RegistryArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryArgs")
-            .field("registry_username", &self.registry_username)
-            .field(
-                "registry_password",
-                &self.registry_password.as_ref().map(|_| "<hidden>"),
-            )
-            .field("registry_cacert", &self.registry_cacert)
-            .field("allow_http_registry", &self.allow_http_registry)
-            .field("allow_insecure_registry", &self.allow_insecure_registry)
-            .finish()
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image with buildah (or copy one with skopeo), push it, print the pinned digest.
@@ -122,13 +54,17 @@ pub enum Command {
     ImportKeyPair(commands::keys::ImportKeyPairArgs),
     /// Print the public key (PEM) of a private key.
     PublicKey(commands::keys::PublicKeyArgs),
-    /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet).
+    /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet in this version).
     Rotate(commands::unbuilt::UnbuiltArgs),
-    /// Write admission policies for the public key.
+    /// Write admission policies for the public key (not built yet in this version).
     #[command(subcommand)]
     Policy(commands::unbuilt::PolicyCommand),
     /// Print a shell completion script.
-    Completions(commands::completions::CompletionsArgs),
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the man page (roff) on stdout: `pinsign man > pinsign.1`.
     Man,
 }
@@ -138,10 +74,57 @@ pub fn parse() -> Cli {
     Cli::parse()
 }
 
+/// Run a parsed command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::BuildPush(args) => commands::block_on(commands::build_push::run(args, &global)),
+        Command::ResolveDigest(args) => {
+            commands::block_on(commands::resolve_digest::run(args, &global))
+        }
+        Command::SignDigest(args) => commands::block_on(commands::sign_digest::run(args, &global)),
+        Command::Verify(args) => commands::block_on(commands::verify::run(args, &global)),
+        Command::GenerateKeyPair(args) => commands::keys::generate_key_pair(args),
+        Command::ImportKeyPair(args) => commands::keys::import_key_pair(args),
+        Command::PublicKey(args) => commands::keys::public_key(args),
+        Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
+        Command::Policy(cmd) => commands::unbuilt::policy(cmd),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
+    }
+}
+
+/// `pinsign completions SHELL`: generated from the clap definition, so it always lists
+/// exactly the flags the binary takes.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "pinsign", &mut std::io::stdout());
+    Ok(())
+}
+
+/// The man page of the whole command line: the top-level page, then for every subcommand
+/// a section with its synopsis, description and options (one page, as `man pinsign` shows).
+fn man() -> anyhow::Result<()> {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name().to_string();
+        let page = clap_mangen::Man::new(sub.clone().bin_name(format!("pinsign {name}")));
+        out.extend_from_slice(format!(".SH \"PINSIGN {}\"\n", name.to_uppercase()).as_bytes());
+        page.render_synopsis_section(&mut out)?;
+        page.render_description_section(&mut out)?;
+        page.render_options_section(&mut out)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    std::io::Write::write_all(&mut stdout, &out)?;
+    std::io::Write::flush(&mut stdout)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {

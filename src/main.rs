@@ -5,7 +5,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = pinsign::cli::parse();
     pinsign::logging::init(cli.global.verbose, cli.global.quiet);
-    match pinsign::commands::run(cli) {
+    match pinsign::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if pinsign::error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             match err.downcast_ref::<pinsign::error::BatchFailed>() {
                 Some(batch) if batch.total == 1 => {}
                 Some(_) => eprintln!("pinsign: {err}"),
-                None => eprintln!("pinsign: error: {}", pinsign::error::one_line(&err)),
+                None => eprintln!("pinsign: error: {}", pinsign::commands::describe(&err)),
             }
             ExitCode::from(pinsign::error::exit_code(&err))
         }

@@ -5,13 +5,6 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
-}
-
 /// Print one JSON document on stdout (pretty, trailing newline).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     // Serialise first, so a closed pipe surfaces as a plain io::Error (success in main).

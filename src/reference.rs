@@ -3,9 +3,8 @@ Image references: parsing, normalising, and the types that say what a reference 
 
 A reference as the user typed it is an [`ImageRef`]: a [`Repository`] plus an optional
 [`Tag`] and an optional [`Digest`]. Once a digest is known *from the registry*, code works
-with a [`PinnedImage`] (repository + digest, no tag). Only the `registry` and `build`
-modules can make a `PinnedImage` (its constructor is crate-private), and the signing code
-accepts nothing else, so "never sign a tag" is kept by the compiler.
+with a `crate::registry::PinnedImage`, which only the registry can make: this module is
+only about names.
 
 The grammar is the Docker/OCI distribution one:
 `[registry[:port]/]path[:tag][@sha256:hex]`, with `index.docker.io` and `library/` as
@@ -136,6 +135,17 @@ impl Tag {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// cosign's signature tag for a digest: `sha256-<hex>.sig`.
+    pub fn signature_of(digest: &Digest) -> Tag {
+        Tag(format!("sha256-{}.sig", digest.hex()))
+    }
+
+    /// The OCI referrers tag schema's tag for a digest: `sha256-<hex>` (an index listing
+    /// the digest's referrers, on registries without the referrers API).
+    pub fn referrers_of(digest: &Digest) -> Tag {
+        Tag(format!("sha256-{}", digest.hex()))
     }
 }
 
@@ -324,51 +334,6 @@ impl fmt::Display for ImageRef {
             write!(f, "@{d}")?;
         }
         Ok(())
-    }
-}
-
-/// An image pinned to a digest that a registry (or buildah's digest file, confirmed with
-/// the registry) vouched for. The only thing the signing code accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PinnedImage {
-    repository: Repository,
-    digest: Digest,
-}
-
-impl PinnedImage {
-    /// Crate-private on purpose: outside code gets a `PinnedImage` only from the registry.
-    pub(crate) fn new(repository: Repository, digest: Digest) -> PinnedImage {
-        PinnedImage { repository, digest }
-    }
-
-    pub fn repository(&self) -> &Repository {
-        &self.repository
-    }
-
-    pub fn digest(&self) -> &Digest {
-        &self.digest
-    }
-
-    /// The cosign signature tag for this digest: `sha256-<hex>.sig`.
-    pub fn signature_tag(&self) -> Tag {
-        Tag(format!("sha256-{}.sig", self.digest.hex()))
-    }
-
-    /// The same digest in another repository (a child of an index, `--signature-repo`).
-    pub(crate) fn with_digest(&self, digest: Digest) -> PinnedImage {
-        PinnedImage::new(self.repository.clone(), digest)
-    }
-}
-
-impl fmt::Display for PinnedImage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.repository, self.digest)
-    }
-}
-
-impl serde::Serialize for PinnedImage {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -583,14 +548,12 @@ mod tests {
     }
 
     #[test]
-    fn signature_tag_and_display() {
-        let repo = parse("127.0.0.1:5000/team/app").repository().clone();
-        let p = PinnedImage::new(repo, Digest::parse(&format!("sha256:{HEX}")).unwrap());
-        assert_eq!(p.signature_tag().as_str(), format!("sha256-{HEX}.sig"));
-        assert_eq!(
-            p.to_string(),
-            format!("127.0.0.1:5000/team/app@sha256:{HEX}")
-        );
+    fn digest_derived_tags() {
+        let d = Digest::parse(&format!("sha256:{HEX}")).unwrap();
+        assert_eq!(Tag::signature_of(&d).as_str(), format!("sha256-{HEX}.sig"));
+        assert_eq!(Tag::referrers_of(&d).as_str(), format!("sha256-{HEX}"));
+        // Both are valid tags by the grammar.
+        assert!(Tag::parse(Tag::signature_of(&d).as_str()).is_ok());
     }
 
     #[test]

@@ -12,11 +12,10 @@ before, or ours, is missing. No signature is ever dropped.
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::reference::{Digest, PinnedImage, Repository};
-use crate::registry::{Descriptor, Registry, RegistryError};
-use crate::signature::{
-    self, Blob, BlobData, FetchedLayer, SigManifest, SignatureLayer, SIG_ARTIFACT_TYPE,
-};
+use crate::media_types::SIG_ARTIFACT;
+use crate::reference::{Digest, Repository};
+use crate::registry::{PinnedImage, Registry, RegistryError};
+use crate::signature::{self, Blob, BlobData, FetchedLayer, SigManifest, SignatureLayer};
 
 /// The largest payload blob pinsign reads (cosign payloads are a few hundred bytes).
 const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
@@ -31,6 +30,8 @@ const SETTLE: [Duration; 3] = [
 ];
 /// How many times to re-merge and write before giving up on a contended tag.
 const MAX_WRITES: usize = 12;
+/// First wait before writing a contended tag again (see [`crate::backoff`]).
+const WRITE_BACKOFF: Duration = Duration::from_millis(20);
 
 /// What a signature write did.
 #[derive(Debug, Clone)]
@@ -45,14 +46,15 @@ pub struct Stored {
     pub changed: bool,
 }
 
-/// Add one signature layer to the image's `.sig` tag in `sig_repo`, keeping every layer
-/// already there byte for byte, and confirm it stuck.
+/// Add one signature layer to its image's `.sig` tag, in the image's repository or in
+/// `sig_repo`, keeping every layer already there byte for byte, and confirm it stuck.
 pub async fn store_in_tag(
     registry: &Registry,
-    image: &PinnedImage,
-    sig_repo: &Repository,
     layer: &SignatureLayer,
+    sig_repo: Option<&Repository>,
 ) -> anyhow::Result<Stored> {
+    let image = layer.image();
+    let sig_repo = sig_repo.unwrap_or(image.repository());
     let tag = image.signature_tag();
     let signature_ref = format!("{sig_repo}:{tag}");
     let ours = std::slice::from_ref(layer);
@@ -102,7 +104,7 @@ pub async fn store_in_tag(
                 tracing::info!("{signature_ref}: {e}; uploading blobs again");
                 uploaded.clear();
                 own_blob_too = true;
-                jitter_sleep(attempt).await;
+                crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
                 continue;
             }
             Err(e) => {
@@ -128,7 +130,7 @@ pub async fn store_in_tag(
                 );
                 // Keep what is there now and put back what our write had.
                 outcome = signature::remerge(current.as_ref(), Some(&written), ours);
-                jitter_sleep(attempt).await;
+                crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
             }
         }
     }
@@ -139,8 +141,9 @@ pub async fn store_in_tag(
 
 /// A manifest PUT refused because a blob it names is (momentarily) unknown.
 fn blob_race(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Status { status: 400, message: Some(m), .. }
-        if m.contains("BLOB_UNKNOWN") || m.contains("DIGEST_INVALID"))
+    e.has_code("BLOB_UNKNOWN")
+        || e.has_code("MANIFEST_BLOB_UNKNOWN")
+        || e.has_code("DIGEST_INVALID")
 }
 
 enum Settled {
@@ -190,15 +193,6 @@ async fn settle(
     })
 }
 
-async fn jitter_sleep(attempt: usize) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let ms = 20 * attempt as u64 + nanos % 60;
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
 /// Read and parse the `.sig` manifest; a malformed or foreign document is an error that
 /// stops the write (pinsign never overwrites what it does not understand).
 async fn read_sig_manifest(
@@ -237,30 +231,22 @@ async fn push_blobs(
     Ok(())
 }
 
-/// Push a referrers artifact holding one signature layer, with `subject` = the image.
-/// Checks first that the registry has the referrers API, so nothing is written to a
+/// Push a referrers artifact holding one signature layer, with `subject` = the layer's
+/// image. Checks first that the registry has the referrers API, so nothing is written to a
 /// registry where no verifier could find it.
 pub async fn store_as_referrer(
     registry: &Registry,
-    image: &PinnedImage,
-    subject: &Descriptor,
     layer: &SignatureLayer,
 ) -> anyhow::Result<Stored> {
+    let image = layer.image();
     let repo = image.repository();
     let existing = registry
-        .referrers(repo, image.digest(), Some(SIG_ARTIFACT_TYPE))
+        .referrers(repo, image.digest(), Some(SIG_ARTIFACT))
         .await
         .map_err(|e| {
             anyhow::Error::new(e).context(format!("cannot sign {image} in referrers mode"))
         })?;
-    let artifact = signature::referrers_artifact(
-        &signature::ImageDescriptor {
-            media_type: subject.media_type.clone(),
-            digest: subject.digest.clone(),
-            size: subject.size,
-        },
-        std::slice::from_ref(layer),
-    );
+    let artifact = signature::referrers_artifact(layer);
     let signature_ref = format!("{repo}@{}", artifact.digest);
     if existing
         .iter()
@@ -341,7 +327,7 @@ pub async fn fetch_from_referrers(
 ) -> anyhow::Result<Vec<Found>> {
     let repo = image.repository();
     let entries = registry
-        .referrers(repo, image.digest(), Some(SIG_ARTIFACT_TYPE))
+        .referrers(repo, image.digest(), Some(SIG_ARTIFACT))
         .await?;
     let mut out = Vec::new();
     for entry in entries {

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::args::{GlobalArgs, OutputFormat, PasswordArgs, SignatureArgs};
 use crate::build::{self, BuildSpec, CopySource, Source, ToolOutput, ToolRegistryAccess};
-use crate::cli::GlobalArgs;
 use crate::error::UsageError;
 use crate::files::write_atomic;
-use crate::keys::PasswordArgs;
-use crate::output::{print_json, print_line, spinner, OutputFormat};
-use crate::reference::{ImageRef, PinnedImage};
-use crate::registry::{Registry, RegistryError, Resolved};
+use crate::output::{print_json, print_line, spinner};
+use crate::reference::ImageRef;
+use crate::registry::{PinnedImage, Registry};
+use crate::signing::Signer;
 
 #[derive(Debug, Args)]
 pub struct BuildPushArgs {
@@ -53,26 +53,18 @@ pub struct BuildPushArgs {
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,
 
-    /// Sign the pushed digest right away (needs --key).
+    /// Sign the pushed digest right away (needs --key), exactly as sign-digest would.
     #[arg(long, requires = "key")]
     pub sign: bool,
 
     /// Private key for --sign: a file path or env://VAR.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", requires = "sign")]
     pub key: Option<String>,
 
-    /// With --sign on a multi-platform build, also sign every child manifest of the index.
-    #[arg(long, requires = "sign")]
-    pub recursive: bool,
-
-    /// Annotation KEY=VALUE for --sign (repeatable).
-    #[arg(
-        short = 'a',
-        long = "annotation",
-        value_name = "KEY=VALUE",
-        requires = "sign"
-    )]
-    pub annotations: Vec<String>,
+    /// How --sign signs: annotations, --recursive for a multi-platform index, where the
+    /// signatures go (--signature-repo, COSIGN_REPOSITORY, --mode).
+    #[command(flatten)]
+    pub signature: SignatureArgs,
 
     #[command(flatten)]
     pub password: PasswordArgs,
@@ -89,18 +81,18 @@ struct BuildResult {
     digest: String,
     media_type: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    signatures: Vec<serde_json::Value>,
+    signatures: Vec<crate::signing::Signed>,
 }
 
 pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let target = ImageRef::parse(&args.image)?;
-    if target.digest().is_some() {
+    let (Some(tag), None) = (target.effective_tag(), target.digest()) else {
         return Err(UsageError::new(format!(
             "--image {}: push to a tag, not a digest (the digest is what build-push finds out)",
             args.image
         ))
         .into());
-    }
+    };
     let source = match &args.from {
         Some(from) => Source::Copy(from.clone()),
         None => Source::Build(BuildSpec {
@@ -112,26 +104,29 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
             timestamp: source_date_epoch()?,
         }),
     };
-    let registry = Registry::from_args(&global.registry)?;
+    if !args.sign && args.signature.any_signing_flag() {
+        return Err(UsageError::new("--annotation and --recursive go with --sign").into());
+    }
+    let registry = Registry::new(global.registry.options()?)?;
     // Load the key before the build: a wrong password should not cost a build.
     let signer = match (&args.sign, &args.key) {
-        (true, Some(key)) => Some(super::sign_digest::Signer::new(
-            key,
-            &args.password,
-            &args.annotations,
-        )?),
+        (true, Some(key)) => Some(Signer::load(args.signature.options(key, &args.password)?)?),
         _ => None,
     };
     let repo = target.repository();
     // Check access before spending a build: wrong credentials, an untrusted CA or a plain
     // HTTP registry fail here in one request (a missing tag is fine).
     registry.will_push(repo);
+    if let Some(signer) = &signer {
+        signer.announce(&registry, repo);
+    }
     registry
-        .head_manifest(repo, &target.manifest_reference())
+        .head_manifest(repo, tag.as_str())
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
     let credentials = registry
         .credentials(repo)
+        .await
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot push {target}")))?;
     let access =
         ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
@@ -148,57 +143,32 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
 
     // Confirm with the registry: the digest exists, and the tag points at it now.
     bar.set_message(format!("confirming {target} with the registry"));
-    let by_digest = registry
-        .head_manifest(repo, digest.as_str())
+    let pinned = registry
+        .confirm_pushed(repo, &digest, &tag)
         .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot confirm the push of {target}")))?
-        .ok_or_else(|| RegistryError::NotFound {
-            what: format!("pushed manifest {digest}"),
-            repository: repo.to_string(),
-        })?;
-    let tag = target.manifest_reference();
-    let by_tag = registry
-        .head_manifest(repo, &tag)
-        .await?
-        .with_context(|| format!("tag {tag} vanished from {repo} right after the push"))?;
-    anyhow::ensure!(
-        by_tag.digest == digest,
-        "{target} points at {} but the push wrote {digest}: something re-pointed the tag; not signing",
-        by_tag.digest
-    );
+        .with_context(|| format!("cannot confirm the push of {target}"))?;
     bar.finish_and_clear();
-    let pinned = PinnedImage::new(repo.clone(), digest.clone());
     if let Some(path) = &args.digest_file {
         // `sha256:...`, no newline, written atomically: a reader never sees half a digest.
         write_atomic(path, pinned.digest().as_str().as_bytes(), 0o644)
             .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
     }
     let signed = match &signer {
-        Some(signer) => {
-            let resolved = Resolved {
-                pinned: pinned.clone(),
-                media_type: by_digest.media_type.clone(),
-                size: by_digest.size,
-                platform: None,
-            };
-            signer
-                .sign_tree(&registry, &resolved, args.recursive)
-                .await?
-        }
+        Some(signer) => signer.sign(&registry, &pinned).await?,
         None => Vec::new(),
     };
     let result = BuildResult {
         image: target.to_string(),
         digest: digest.to_string(),
-        media_type: by_digest.media_type,
+        media_type: pinned.media_type().to_string(),
         pinned,
-        signatures: signed.iter().map(|s| s.to_json()).collect(),
+        signatures: signed,
     };
     match args.output {
         OutputFormat::Json => print_json(&result)?,
         OutputFormat::Text => {
             if !global.quiet {
-                for s in &signed {
+                for s in &result.signatures {
                     eprintln!("{}", s.text_line());
                 }
             }

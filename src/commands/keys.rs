@@ -6,9 +6,10 @@ use clap::Args;
 
 use std::io::Write as _;
 
+use super::args::PasswordArgs;
 use crate::files::write_atomic;
 use crate::keys::files::{write_key_pair, KeyPairPaths};
-use crate::keys::{load_public_key, Password, PasswordArgs, SigningKey};
+use crate::keys::{load_public_key, Password, SigningKey};
 
 #[derive(Debug, Args)]
 pub struct GenerateKeyPairArgs {
@@ -60,7 +61,10 @@ pub fn generate_key_pair(args: GenerateKeyPairArgs) -> anyhow::Result<()> {
     let paths = KeyPairPaths::from_prefix(&args.output_key_prefix)?;
     // Refuse before asking for a password, and again (atomically) when writing.
     paths.check_writable(args.force)?;
-    let password = Password::for_writing(&args.password, &paths.private.display().to_string())?;
+    let password = Password::for_writing(
+        &args.password.source(),
+        &paths.private.display().to_string(),
+    )?;
     let key = SigningKey::generate();
     write_key_pair(&paths, &key, &password, args.force)
 }
@@ -69,12 +73,15 @@ pub fn import_key_pair(args: ImportKeyPairArgs) -> anyhow::Result<()> {
     let key = SigningKey::load_for_import(&args.key)?;
     let paths = KeyPairPaths::from_prefix(&args.output_key_prefix)?;
     paths.check_writable(args.force)?;
-    let password = Password::for_writing(&args.password, &paths.private.display().to_string())?;
+    let password = Password::for_writing(
+        &args.password.source(),
+        &paths.private.display().to_string(),
+    )?;
     write_key_pair(&paths, &key, &password, args.force)
 }
 
 pub fn public_key(args: PublicKeyArgs) -> anyhow::Result<()> {
-    let key = load_public_key(&args.key, &args.password)?;
+    let key = load_public_key(&args.key, &args.password.source())?;
     let pem = key.to_pem();
     match &args.outfile {
         Some(path) => {

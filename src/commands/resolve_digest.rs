@@ -2,11 +2,11 @@
 
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use super::args::{GlobalArgs, OutputFormat};
 use crate::error::BatchFailed;
-use crate::output::{print_json, print_line, OutputFormat};
+use crate::output::{print_json, print_line};
 use crate::reference::ImageRef;
-use crate::registry::{Platform, Registry, Resolved};
+use crate::registry::{PinnedImage, Platform, Registry};
 
 #[derive(Debug, Args)]
 pub struct ResolveDigestArgs {
@@ -51,23 +51,23 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
         .iter()
         .map(|s| ImageRef::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let registry = Registry::from_args(&global.registry)?;
+    let registry = Registry::new(global.registry.options()?)?;
     let mut rows = Vec::with_capacity(images.len());
     for image in &images {
         let row = match resolve_one(&registry, image, args.platform.as_ref()).await {
-            Ok(resolved) => Row {
+            Ok((pinned, platform)) => Row {
                 input: image.original().to_string(),
-                pinned: Some(resolved.pinned.to_string()),
-                digest: Some(resolved.pinned.digest().to_string()),
-                media_type: Some(resolved.media_type),
-                platform: resolved.platform,
+                pinned: Some(pinned.to_string()),
+                digest: Some(pinned.digest().to_string()),
+                media_type: Some(pinned.media_type().to_string()),
+                platform: platform.map(|p| p.to_string()),
                 error: None,
             },
             Err(e) => {
                 let error = format!(
                     "cannot resolve {}: {}",
                     image.original(),
-                    crate::error::one_line(&e)
+                    super::describe(&e)
                 );
                 eprintln!("pinsign: error: {error}");
                 Row {
@@ -104,10 +104,13 @@ async fn resolve_one(
     registry: &Registry,
     image: &ImageRef,
     platform: Option<&Platform>,
-) -> anyhow::Result<Resolved> {
-    let resolved = registry.resolve(image).await?;
+) -> anyhow::Result<(PinnedImage, Option<Platform>)> {
+    let pinned = registry.resolve(image).await?;
     match platform {
-        Some(p) => registry.resolve_platform(resolved, p).await,
-        None => Ok(resolved),
+        Some(p) => {
+            let (child, found) = registry.resolve_platform(pinned, p).await?;
+            Ok((child, Some(found)))
+        }
+        None => Ok((pinned, None)),
     }
 }

@@ -1,8 +1,7 @@
-//! Subcommands of the contract that later work will build. They answer clearly, exit 2.
+//! Subcommands of the contract that later work will build. They say so and exit 1: the
+//! command line was right, the version is what lacks it.
 
 use clap::{Args, Subcommand};
-
-use crate::error::UsageError;
 
 #[derive(Debug, Args)]
 pub struct UnbuiltArgs {
@@ -13,15 +12,12 @@ pub struct UnbuiltArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Print a Kyverno ClusterPolicy for a public key (not built yet).
+    /// Print a Kyverno policy for public keys (not built yet in this version).
     Kyverno(UnbuiltArgs),
 }
 
 pub fn not_built(name: &str) -> anyhow::Result<()> {
-    Err(UsageError::new(format!(
-        "`pinsign {name}` is not built yet in this version; see the README for what is"
-    ))
-    .into())
+    anyhow::bail!("`pinsign {name}` is not built yet in this version; see the README for what is")
 }
 
 pub fn policy(cmd: PolicyCommand) -> anyhow::Result<()> {

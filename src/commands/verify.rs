@@ -9,27 +9,15 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::batch::{run_all, ImageListArgs};
-use crate::cli::GlobalArgs;
-use crate::error::{BatchFailed, UsageError};
-use crate::keys::{load_public_key, PasswordArgs, PublicKey};
-use crate::output::{print_json, print_line, progress_bar, OutputFormat};
-use crate::reference::{ImageRef, Repository};
-use crate::registry::{Registry, RegistryError};
-use crate::signature::{self, SignatureCheck};
-use crate::storage::{self, Found};
-
-/// Where to look for signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum VerifyMode {
-    /// The `sha256-<hex>.sig` tag.
-    #[default]
-    Tag,
-    /// The OCI 1.1 referrers API.
-    Referrers,
-    /// Both (a registry without the referrers API is then just skipped).
-    Any,
-}
+use super::args::{self, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs, VerifyMode};
+use crate::batch::run_all;
+use crate::error::BatchFailed;
+use crate::keys::{load_public_key, PublicKey};
+use crate::output::{print_json, print_line, progress_bar};
+use crate::reference::ImageRef;
+use crate::registry::Registry;
+use crate::signature;
+use crate::verification::{self, Checked, Lookup};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -61,14 +49,6 @@ pub struct VerifyArgs {
     pub output: OutputFormat,
 }
 
-/// One signature as reported.
-#[derive(serde::Serialize)]
-struct SignatureReport {
-    location: String,
-    #[serde(flatten)]
-    check: SignatureCheck,
-}
-
 /// Per input image.
 #[derive(serde::Serialize)]
 struct Report {
@@ -78,35 +58,32 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
     verified: bool,
-    signatures: Vec<SignatureReport>,
+    signatures: Vec<Checked>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let images = args.images.collect()?;
+    let batch = args.images.options();
+    let images = batch.collect()?;
     let required = signature::parse_annotations(&args.annotations)?;
-    let signature_repo = Repository::parse_optional(args.signature_repo.as_deref())?;
-    let mut keys = Vec::with_capacity(args.key.len());
-    for k in &args.key {
-        keys.push(load_public_key(k, &args.password)?);
-    }
-    if keys.is_empty() {
-        return Err(UsageError::new("give at least one --key").into());
-    }
-    let registry = Registry::from_args(&global.registry)?;
-    let shared = Arc::new((registry, keys, required, signature_repo));
+    let lookup = args::lookup(args.mode, args.signature_repo.as_deref())?;
+    let keys = args
+        .key
+        .iter()
+        .map(|k| load_public_key(k, &args.password.source()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let registry = Registry::new(global.registry.options()?)?;
+    let shared = Arc::new((registry, keys, required, lookup));
     let bar = progress_bar(images.len(), "verifying");
     let total = images.len();
-    let reports = run_all(images, args.images.concurrency as usize, &bar, |image| {
+    let reports = run_all(images, batch.concurrency, &bar, |image| {
         let shared = shared.clone();
-        let mode = args.mode;
         let output = args.output;
         let bar = bar.clone();
         async move {
-            let (registry, keys, required, sig_repo) = &*shared;
-            let report =
-                verify_image(registry, keys, required, sig_repo.as_ref(), mode, &image).await;
+            let (registry, keys, required, lookup) = &*shared;
+            let report = verify_image(registry, keys, required, lookup, &image).await;
             bar.suspend(|| print_text(&report, keys, output));
             report
         }
@@ -146,7 +123,7 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
     let pinned = report.pinned.as_deref().unwrap_or(&report.input);
     let n = report.signatures.len();
     if report.verified {
-        let good: Vec<&SignatureReport> = report
+        let good: Vec<&Checked> = report
             .signatures
             .iter()
             .filter(|s| s.check.verified)
@@ -195,8 +172,7 @@ async fn verify_image(
     registry: &Registry,
     keys: &[PublicKey],
     required: &BTreeMap<String, String>,
-    sig_repo: Option<&Repository>,
-    mode: VerifyMode,
+    lookup: &Lookup,
     image: &ImageRef,
 ) -> Report {
     let mut report = Report {
@@ -207,13 +183,12 @@ async fn verify_image(
         signatures: Vec::new(),
         error: None,
     };
-    if let Err(e) = verify_inner(registry, keys, required, sig_repo, mode, image, &mut report).await
-    {
+    if let Err(e) = verify_inner(registry, keys, required, lookup, image, &mut report).await {
         report.verified = false;
         report.error = Some(format!(
             "cannot verify {}: {}",
             image.original(),
-            crate::error::one_line(&e)
+            super::describe(&e)
         ));
     }
     report
@@ -223,56 +198,21 @@ async fn verify_inner(
     registry: &Registry,
     keys: &[PublicKey],
     required: &BTreeMap<String, String>,
-    sig_repo: Option<&Repository>,
-    mode: VerifyMode,
+    lookup: &Lookup,
     image: &ImageRef,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let resolved = registry.resolve(image).await?;
-    let pinned = resolved.pinned;
+    let pinned = registry.resolve(image).await?;
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
-    let mut found: Vec<Found> = Vec::new();
-    let mut places = Vec::new();
-    if matches!(mode, VerifyMode::Tag | VerifyMode::Any) {
-        let repo = sig_repo.unwrap_or(pinned.repository());
-        places.push(format!("{repo}:{}", pinned.signature_tag()));
-        if let Some(layers) = storage::fetch_from_tag(registry, &pinned, repo).await? {
-            found.extend(layers);
-        }
-    }
-    if matches!(mode, VerifyMode::Referrers | VerifyMode::Any) {
-        places.push(format!("the referrers of {pinned}"));
-        match storage::fetch_from_referrers(registry, &pinned).await {
-            Ok(layers) => found.extend(layers),
-            Err(e)
-                if mode == VerifyMode::Any
-                    && e.chain().any(|c| {
-                        matches!(
-                            c.downcast_ref::<RegistryError>(),
-                            Some(RegistryError::ReferrersUnsupported { .. })
-                        )
-                    }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if found.is_empty() {
+    let verification = verification::verify(registry, &pinned, keys, required, lookup).await?;
+    if verification.signatures.is_empty() {
         anyhow::bail!(
             "no signatures found for {pinned} (looked in {})",
-            places.join(" and ")
+            verification.places.join(" and ")
         );
     }
-    for f in found {
-        let mut check = signature::verify_layer(pinned.digest(), &f.layer, keys, required);
-        if let Some(e) = f.fetch_error {
-            check.verified = false;
-            check.reason = Some(e);
-        }
-        report.signatures.push(SignatureReport {
-            location: f.location,
-            check,
-        });
-    }
-    report.verified = report.signatures.iter().any(|s| s.check.verified);
+    report.verified = verification.verified();
+    report.signatures = verification.signatures;
     Ok(())
 }

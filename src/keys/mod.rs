@@ -31,13 +31,10 @@ pub use source::KeySource;
 
 use std::path::PathBuf;
 
-use clap::Args;
-
-/// Where a private key's password comes from, after `PINSIGN_PASSWORD` and
-/// `COSIGN_PASSWORD` (which win, as in cosign).
-#[derive(Debug, Clone, Default, Args)]
-pub struct PasswordArgs {
-    /// Read the private key password from this file (first line).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+/// Where a private key's password comes from besides `PINSIGN_PASSWORD` and
+/// `COSIGN_PASSWORD` and the terminal prompt (see [`password`] for the order).
+#[derive(Debug, Clone, Default)]
+pub struct PasswordSource {
+    /// A file whose first line is the password (`--password-file`).
+    pub file: Option<PathBuf>,
 }

@@ -16,7 +16,7 @@ use std::io::IsTerminal as _;
 use anyhow::Context as _;
 use zeroize::Zeroizing;
 
-use super::PasswordArgs;
+use super::PasswordSource;
 
 pub const PINSIGN_PASSWORD: &str = "PINSIGN_PASSWORD";
 pub const COSIGN_PASSWORD: &str = "COSIGN_PASSWORD";
@@ -44,7 +44,7 @@ impl Password {
     }
 
     /// The password to decrypt `key_name` (a path or env://VAR, used in the prompt and errors).
-    pub fn for_reading(args: &PasswordArgs, key_name: &str) -> anyhow::Result<Password> {
+    pub fn for_reading(args: &PasswordSource, key_name: &str) -> anyhow::Result<Password> {
         resolve(
             args,
             key_name,
@@ -55,7 +55,7 @@ impl Password {
     }
 
     /// The password to encrypt a new key `key_name`; a prompt asks twice.
-    pub fn for_writing(args: &PasswordArgs, key_name: &str) -> anyhow::Result<Password> {
+    pub fn for_writing(args: &PasswordSource, key_name: &str) -> anyhow::Result<Password> {
         resolve(
             args,
             key_name,
@@ -100,7 +100,7 @@ impl Prompter for Tty {
 }
 
 pub(crate) fn resolve(
-    args: &PasswordArgs,
+    args: &PasswordSource,
     key_name: &str,
     purpose: Purpose,
     env: &dyn Fn(&str) -> Option<OsString>,
@@ -116,7 +116,7 @@ pub(crate) fn resolve(
         tracing::debug!("password for {key_name} from {COSIGN_PASSWORD}");
         return Ok(Password::new(value.into_vec(), COSIGN_PASSWORD));
     }
-    if let Some(path) = &args.password_file {
+    if let Some(path) = &args.file {
         let content = Zeroizing::new(std::fs::read(path).with_context(|| {
             format!(
                 "cannot read the password file {} for {key_name}",
@@ -206,7 +206,7 @@ mod tests {
         move |k| map.get(k).map(OsString::from)
     }
 
-    fn get(pairs: &[(&str, &str)], args: &PasswordArgs) -> anyhow::Result<Password> {
+    fn get(pairs: &[(&str, &str)], args: &PasswordSource) -> anyhow::Result<Password> {
         resolve(
             args,
             "cosign.key",
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn order_of_sources() {
-        let none = PasswordArgs::default();
+        let none = PasswordSource::default();
         let p = get(
             &[("PINSIGN_PASSWORD", "a"), ("COSIGN_PASSWORD", "b")],
             &none,
@@ -237,8 +237,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "s3cret\r\nsecond line\n").unwrap();
-        let args = PasswordArgs {
-            password_file: Some(file.clone()),
+        let args = PasswordSource {
+            file: Some(file.clone()),
         };
         let p = get(&[], &args).unwrap();
         assert_eq!(p.as_bytes(), b"s3cret");
@@ -248,8 +248,8 @@ mod tests {
         assert_eq!(p.as_bytes(), b"env");
         std::fs::write(&file, "").unwrap();
         assert_eq!(get(&[], &args).unwrap().as_bytes(), b"");
-        let missing = PasswordArgs {
-            password_file: Some(dir.path().join("nope")),
+        let missing = PasswordSource {
+            file: Some(dir.path().join("nope")),
         };
         let e = format!("{:#}", get(&[], &missing).unwrap_err());
         assert!(e.contains("password file") && e.contains("nope"), "{e}");
@@ -257,7 +257,9 @@ mod tests {
 
     #[test]
     fn no_terminal_is_a_clear_error() {
-        let e = get(&[], &PasswordArgs::default()).unwrap_err().to_string();
+        let e = get(&[], &PasswordSource::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cosign.key") && e.contains("no terminal"), "{e}");
         assert!(
             e.contains("COSIGN_PASSWORD") && e.contains("--password-file"),
@@ -272,7 +274,7 @@ mod tests {
             answers: RefCell::new(vec!["pw", "pw"]),
         };
         let p = resolve(
-            &PasswordArgs::default(),
+            &PasswordSource::default(),
             "k",
             Purpose::Encrypt,
             &env_of(&[]),
@@ -284,7 +286,7 @@ mod tests {
             answers: RefCell::new(vec!["pw", "other"]),
         };
         let e = resolve(
-            &PasswordArgs::default(),
+            &PasswordSource::default(),
             "k",
             Purpose::Encrypt,
             &env_of(&[]),
@@ -298,7 +300,7 @@ mod tests {
             answers: RefCell::new(vec!["once"]),
         };
         let p = resolve(
-            &PasswordArgs::default(),
+            &PasswordSource::default(),
             "k",
             Purpose::Decrypt,
             &env_of(&[]),

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::encrypted::{self, Sealed};
 use super::password::Password;
 use super::source::KeySource;
-use super::{pem, PasswordArgs, PublicKey};
+use super::{pem, PasswordSource, PublicKey};
 
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -31,7 +31,7 @@ pub struct SigningKey {
 impl SigningKey {
     /// Load a private key from a path or `env://VAR`: cosign's encrypted PEM (either
     /// label) or a plain PKCS#8 `PRIVATE KEY`. Asks for the password only if encrypted.
-    pub fn load(key_arg: &str, password: &PasswordArgs) -> anyhow::Result<SigningKey> {
+    pub fn load(key_arg: &str, password: &PasswordSource) -> anyhow::Result<SigningKey> {
         let source = KeySource::parse(key_arg)?;
         let text = source.read()?;
         let name = source.to_string();
@@ -163,7 +163,7 @@ impl fmt::Debug for SigningKey {
 
 /// A verification key from a PEM public key, or from a private key (its public half;
 /// asks for a password only when the key is encrypted), from a path or `env://VAR`.
-pub fn load_public_key(key_arg: &str, password: &PasswordArgs) -> anyhow::Result<PublicKey> {
+pub fn load_public_key(key_arg: &str, password: &PasswordSource) -> anyhow::Result<PublicKey> {
     let source = KeySource::parse(key_arg)?;
     let text = source.read()?;
     let name = source.to_string();
@@ -226,7 +226,7 @@ fn classify(bytes: &[u8], name: &str) -> anyhow::Result<KeyText> {
 }
 
 /// Decrypt a cosign envelope (asking for the password now) into a P-256 key.
-fn open(sealed: &Sealed, name: &str, password: &PasswordArgs) -> anyhow::Result<SigningKey> {
+fn open(sealed: &Sealed, name: &str, password: &PasswordSource) -> anyhow::Result<SigningKey> {
     let password = Password::for_reading(password, name)?;
     open_with(sealed, name, password)
 }
@@ -389,7 +389,7 @@ mod tests {
             "sigstore-rs-ecdsa_private.key",
             "sigstore-rs-example-ECDSA_P256_ASN1_PRIVATE_PEM.key",
         ] {
-            let key = SigningKey::load(&path(name), &PasswordArgs::default()).unwrap();
+            let key = SigningKey::load(&path(name), &PasswordSource::default()).unwrap();
             let sig = key.sign(b"payload");
             assert!(key.public_key().verify(b"payload", &sig), "{name}");
             assert!(!key.public_key().verify(b"payloaX", &sig), "{name}");
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn public_key_from_either_half() {
-        let args = PasswordArgs::default();
+        let args = PasswordSource::default();
         let from_pub = load_public_key(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -6,10 +6,12 @@ their `PINSIGN_REGISTRY_*` env vars), then the auth files the container tools sh
 `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, `$DOCKER_CONFIG/config.json`,
 `~/.docker/config.json`, each with `credHelpers`, `auths` and `credsStore`.
 
-The handshake is lazy: no `/v2/` ping. A request goes out with what we know (a cached
-token, or Basic when the registry asked for Basic before); a 401 carries the challenge, we
-fetch one token for the whole scope we will need (pull, or pull+push when the command
-pushes to that repository), cache it per repository for the whole process, and retry once.
+The handshake is lazy: no `/v2/` ping. A request goes out with what we know: a cached
+token; or, before the registry has challenged, Basic when credentials are known (a
+basic-auth registry then costs no 401 round trip, and a token registry ignores it and
+answers 401 with its challenge). A 401 carries the challenge; we fetch one token for the
+whole scope we will need (pull, or pull+push when the command pushes to that repository),
+cache it per repository for the whole process, and retry once.
 */
 
 use std::collections::HashMap;
@@ -92,8 +94,8 @@ impl AuthFiles {
     /// Credentials for `registry` (and repository path, for auth.json's per-repository
     /// entries) from the first file that has an entry, reading the files now. A process
     /// that looks up many repositories uses an [`AuthStore`] instead.
-    pub fn lookup(&self, registry: &str, path: &str) -> anyhow::Result<Option<Credentials>> {
-        AuthStore::default().lookup(self, registry, path)
+    pub async fn lookup(&self, registry: &str, path: &str) -> anyhow::Result<Option<Credentials>> {
+        AuthStore::default().lookup(self, registry, path).await
     }
 
     /// Read and parse every auth file that exists. Errors only when a file exists but
@@ -118,7 +120,8 @@ impl AuthFiles {
 
 /// The auth files as one process sees them: read and parsed once, on first use, with each
 /// credential helper's answer cached per registry. A helper is a process and may go over
-/// the network, so a batch over many repositories of one registry runs it once.
+/// the network, so a batch over many repositories of one registry runs it once, and it runs
+/// as an async child process, never blocking the runtime.
 #[derive(Debug, Default)]
 pub struct AuthStore {
     configs: Option<Vec<(PathBuf, AuthConfig)>>,
@@ -128,7 +131,7 @@ pub struct AuthStore {
 impl AuthStore {
     /// Credentials for a repository: the first auth file with an entry for it decides.
     /// A helper that fails is an error naming the entry that chose it.
-    pub fn lookup(
+    pub async fn lookup(
         &mut self,
         files: &AuthFiles,
         registry: &str,
@@ -148,7 +151,9 @@ impl AuthStore {
             if let Some(cached) = self.helpers.get(&key) {
                 return Ok(cached.clone());
             }
-            let answer = run_helper(helper, registry).map_err(|e| helper_error(e, entry, file))?;
+            let answer = run_helper(helper, registry)
+                .await
+                .map_err(|e| helper_error(e, entry, file))?;
             self.helpers.insert(key, answer.clone());
             return Ok(answer);
         }
@@ -300,36 +305,66 @@ fn normalize_key(key: &str) -> String {
     }
 }
 
-/// `docker-credential-NAME get` with the server on stdin.
-fn run_helper(name: &str, registry: &str) -> anyhow::Result<Option<Credentials>> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+/// How long a credential helper may take (it may ask a keychain or a cloud API).
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most a helper may print: a user name and a token.
+const MAX_HELPER_OUTPUT: usize = 64 * 1024;
+
+/// `docker-credential-NAME get` with the server on stdin, as an async child process with a
+/// deadline (it is killed when the deadline passes or the lookup is dropped).
+async fn run_helper(name: &str, registry: &str) -> anyhow::Result<Option<Credentials>> {
+    use std::process::Stdio;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let program = format!("docker-credential-{name}");
     let server = if registry == crate::reference::DEFAULT_REGISTRY {
         "https://index.docker.io/v1/".to_string()
     } else {
         registry.to_string()
     };
-    let mut child = Command::new(&program)
+    let mut child = tokio::process::Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot run credential helper {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(server.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stdout);
-        if msg.contains("credentials not found") {
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(server.as_bytes()).await?;
+        }
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            anyhow::bail!("cannot read the output of {program}");
+        };
+        let mut out = Zeroizing::new(Vec::new());
+        let mut err = Vec::new();
+        let mut stdout = stdout.take(MAX_HELPER_OUTPUT as u64 + 1);
+        let mut stderr = stderr.take(MAX_HELPER_OUTPUT as u64);
+        let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        a?;
+        b?;
+        let status = child.wait().await?;
+        Ok((status, out, err))
+    };
+    let (status, out, err) = tokio::time::timeout(HELPER_TIMEOUT, run)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "credential helper {program} gave no answer for {registry} within {} s",
+                HELPER_TIMEOUT.as_secs()
+            )
+        })??;
+    anyhow::ensure!(
+        out.len() <= MAX_HELPER_OUTPUT,
+        "credential helper {program} printed more than {MAX_HELPER_OUTPUT} bytes"
+    );
+    if !status.success() {
+        if String::from_utf8_lossy(&out).contains("credentials not found") {
             return Ok(None);
         }
         anyhow::bail!(
-            "credential helper {program} failed for {registry} ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            "credential helper {program} failed for {registry} ({status}): {}",
+            String::from_utf8_lossy(&err).trim()
         );
     }
     #[derive(serde::Deserialize)]
@@ -339,7 +374,7 @@ fn run_helper(name: &str, registry: &str) -> anyhow::Result<Option<Credentials>>
         #[serde(rename = "Secret")]
         secret: String,
     }
-    let reply: HelperReply = serde_json::from_slice(&out.stdout)
+    let reply: HelperReply = serde_json::from_slice(&out)
         .map_err(|e| anyhow::anyhow!("credential helper {program} gave unreadable output: {e}"))?;
     let secret = Zeroizing::new(reply.secret);
     if reply.username == "<token>" {
@@ -458,8 +493,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn auth_file_lookup_prefers_most_specific_and_hides_secrets() {
+    #[tokio::test]
+    async fn auth_file_lookup_prefers_most_specific_and_hides_secrets() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("auth.json");
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
@@ -476,27 +511,43 @@ mod tests {
         let files = AuthFiles {
             files: vec![dir.path().join("missing.json"), file.clone()],
         };
-        let c = files.lookup("reg.example", "team/app").unwrap().unwrap();
+        let c = files
+            .lookup("reg.example", "team/app")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "team");
         assert_eq!(c.password(), "pw2");
         assert_eq!(c.source, CredentialSource::AuthFile(file.clone()));
         assert!(!format!("{c:?}").contains("pw2"));
-        let c = files.lookup("reg.example", "other/app").unwrap().unwrap();
+        let c = files
+            .lookup("reg.example", "other/app")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "general");
-        let c = files.lookup("other.example", "x").unwrap().unwrap();
+        let c = files.lookup("other.example", "x").await.unwrap().unwrap();
         assert_eq!(c.password(), "p");
-        assert!(files.lookup("nowhere.example", "x").unwrap().is_none());
+        assert!(files
+            .lookup("nowhere.example", "x")
+            .await
+            .unwrap()
+            .is_none());
     }
 
-    #[test]
-    fn broken_auth_file_is_an_error_naming_it() {
+    #[tokio::test]
+    async fn broken_auth_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.json");
         std::fs::write(&file, "{not json").unwrap();
         let files = AuthFiles {
             files: vec![file.clone()],
         };
-        let e = files.lookup("reg.example", "a").unwrap_err().to_string();
+        let e = files
+            .lookup("reg.example", "a")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("config.json"), "{e}");
     }
 }

@@ -1,4 +1,5 @@
-//! Blobs: existence checks, reads checked against their digest, and uploads.
+//! Blobs: reads checked against their digest, and uploads. There is no existence check
+//! before an upload: the `.sig` merge knows which blobs the manifest already refers to.
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! The request engine: one HTTP client for the process, lazy auth (a 401 brings the
 //! challenge; one token per repository and scope, shared by concurrent jobs), retries of
-//! 5xx and connection errors with backoff, and transport errors turned into advice.
+//! 5xx and connection errors with backoff, and transport errors classified by their type.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,17 +12,26 @@ use reqwest::{Method, StatusCode};
 use zeroize::Zeroizing;
 
 use super::auth::{AuthStore, Challenge, Credentials};
-use super::error::{self, CredentialSource, RegistryError};
+use super::error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
 use super::{RegistryOptions, MANIFEST_ACCEPT};
-use crate::cli::RegistryArgs;
 use crate::error::UsageError;
 use crate::reference::Repository;
 
 /// What a request needs on its repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Access {
+pub enum Access {
     Pull,
     Push,
+}
+
+impl Access {
+    /// "pull from" / "push to", for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Access::Pull => "pull from",
+            Access::Push => "push to",
+        }
+    }
 }
 
 struct Token {
@@ -34,10 +43,10 @@ struct Token {
 pub struct Registry {
     http: reqwest::Client,
     opts: RegistryOptions,
-    /// Credentials per repository (`registry/path`; `*` for the flags), looked up once.
-    creds: Mutex<HashMap<String, Option<Credentials>>>,
-    /// The auth files, parsed once, with credential helpers' answers cached per registry.
-    auth: Mutex<AuthStore>,
+    /// Credentials per repository (`registry/path`), looked up once, and the auth files
+    /// behind them (parsed once, helpers' answers cached per registry). An async mutex: a
+    /// lookup may run a credential helper, a process, which must not block the runtime.
+    creds: tokio::sync::Mutex<(HashMap<String, Option<Credentials>>, AuthStore)>,
     /// The challenge each registry answered with, so later repositories skip the 401.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Bearer tokens per (registry, repository path).
@@ -63,18 +72,16 @@ impl Registry {
             .timeout(Duration::from_secs(300))
             .pool_idle_timeout(Duration::from_secs(60));
         if let Some(ca) = &opts.ca_file {
+            // A CA file that cannot serve is bad input (exit 2), found before any request.
             let pem = std::fs::read(ca).map_err(|e| {
-                UsageError::new(format!(
-                    "cannot read --registry-cacert {}: {e}",
-                    ca.display()
-                ))
+                UsageError::new(format!("cannot read the CA file {}: {e}", ca.display()))
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| {
                     UsageError::new(format!(
-                        "--registry-cacert {} holds no PEM certificate",
+                        "the CA file {} holds no PEM certificate",
                         ca.display()
                     ))
                 })?;
@@ -86,28 +93,16 @@ impl Registry {
         let http = builder
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
-        let creds = opts
-            .credentials
-            .clone()
-            .map(|c| ("*".to_string(), Some(c)))
-            .into_iter()
-            .collect();
         Ok(Registry {
             http,
             opts,
-            creds: Mutex::new(creds),
-            auth: Mutex::new(AuthStore::default()),
+            creds: tokio::sync::Mutex::new((HashMap::new(), AuthStore::default())),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             push_repos: Mutex::new(HashSet::new()),
             token_fetch: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
         })
-    }
-
-    /// From the global flags.
-    pub fn from_args(args: &RegistryArgs) -> anyhow::Result<Registry> {
-        Registry::new(RegistryOptions::from_args(args)?)
     }
 
     /// Registry HTTP requests sent so far, token requests included (for `-v` and benchmarks).
@@ -133,8 +128,6 @@ impl Registry {
         format!("{scheme}://{}{path_or_url}", repo.registry())
     }
 
-    /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx and
-    /// connection errors with backoff. Returns the final response whatever its status.
     /// Send a read (`GET`/`HEAD`): `None` when the registry answers 404, an error for any
     /// other failure status, else the response.
     pub(super) async fn fetch(
@@ -154,6 +147,8 @@ impl Registry {
         check_status(repo, &name, path, resp).await.map(Some)
     }
 
+    /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx and
+    /// connection errors with backoff. Returns the final response whatever its status.
     pub(super) async fn send(
         &self,
         repo: &Repository,
@@ -220,7 +215,9 @@ impl Registry {
                             self.fetch_token(repo, access).await?;
                             continue;
                         }
-                        Challenge::Basic if !sent_basic && self.credentials(repo)?.is_some() => {
+                        Challenge::Basic
+                            if !sent_basic && self.credentials(repo).await?.is_some() =>
+                        {
                             continue
                         }
                         Challenge::Basic => {}
@@ -233,50 +230,32 @@ impl Registry {
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                return Err(self.unauthorized(repo, status, access, &method));
+                return Err(self.unauthorized(repo, status, access).await);
             }
             return Ok(resp);
         }
     }
 
     async fn backoff(&self, attempt: u32) {
-        let base = self.opts.retry_base.as_millis() as u64 * (1u64 << (attempt - 1).min(6));
-        let jitter = jitter_ms(base / 2 + 1);
-        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        crate::backoff::sleep(self.opts.retry_base, attempt).await;
     }
 
-    fn unauthorized(
+    async fn unauthorized(
         &self,
         repo: &Repository,
         status: StatusCode,
         access: Access,
-        method: &Method,
     ) -> RegistryError {
-        let source = match self.credentials(repo) {
+        let credentials = match self.credentials(repo).await {
             Ok(Some(c)) => c.source,
             _ => CredentialSource::Anonymous,
-        };
-        let action = if access == Access::Push {
-            "push to"
-        } else {
-            "pull from"
-        };
-        let hint = match (&source, status) {
-            (CredentialSource::Anonymous, _) => format!(
-                "log in (buildah login / docker login {}) or pass --registry-username and PINSIGN_REGISTRY_PASSWORD",
-                repo.registry()
-            ),
-            (_, StatusCode::FORBIDDEN) => {
-                format!("the credentials are valid but may not {action} {repo} ({method})")
-            }
-            _ => format!("check the credentials; they may not {action} {repo}"),
         };
         RegistryError::Unauthorized {
             registry: repo.registry().to_string(),
             repository: repo.to_string(),
             status: status.as_u16(),
-            credentials: source,
-            hint,
+            credentials,
+            access,
         }
     }
 
@@ -285,19 +264,25 @@ impl Registry {
         &self.opts
     }
 
-    /// Credentials for the repository, looked up once per repository: auth files may hold
-    /// an entry for `registry/namespace` that wins over the registry's own.
-    pub fn credentials(&self, repo: &Repository) -> Result<Option<Credentials>, RegistryError> {
-        let mut creds = lock(&self.creds);
-        if let Some(c) = creds.get("*") {
-            return Ok(c.clone());
+    /// Credentials for the repository: the configured ones, else the auth files' entry,
+    /// looked up once per repository (auth files may hold an entry for
+    /// `registry/namespace` that wins over the registry's own).
+    pub async fn credentials(
+        &self,
+        repo: &Repository,
+    ) -> Result<Option<Credentials>, RegistryError> {
+        if let Some(c) = &self.opts.credentials {
+            return Ok(Some(c.clone()));
         }
+        let mut guard = self.creds.lock().await;
+        let (cache, store) = &mut *guard;
         let cache_key = repo.to_string();
-        if let Some(c) = creds.get(&cache_key) {
+        if let Some(c) = cache.get(&cache_key) {
             return Ok(c.clone());
         }
-        let found = lock(&self.auth)
+        let found = store
             .lookup(&self.opts.auth_files, repo.registry(), repo.path())
+            .await
             .map_err(|e| RegistryError::Protocol {
                 registry: repo.registry().to_string(),
                 detail: e.to_string(),
@@ -305,7 +290,7 @@ impl Registry {
         if let Some(c) = &found {
             tracing::info!("credentials for {} from {}", repo.registry(), c.source);
         }
-        creds.insert(cache_key, found.clone());
+        cache.insert(cache_key, found.clone());
         Ok(found)
     }
 
@@ -329,7 +314,7 @@ impl Registry {
             }
             // Basic, or not asked yet: send Basic when we have credentials, so a
             // basic-auth registry costs no 401 round trip.
-            _ => Ok(self.credentials(repo)?.map(|c| c.basic_header())),
+            _ => Ok(self.credentials(repo).await?.map(|c| c.basic_header())),
         }
     }
 
@@ -360,7 +345,7 @@ impl Registry {
             query.push(("service", s.clone()));
         }
         query.push(("scope", format!("repository:{}:{actions}", repo.path())));
-        let creds = self.credentials(repo)?;
+        let creds = self.credentials(repo).await?;
         let mut req = self.http.get(&realm).query(&query);
         if let Some(c) = &creds {
             req = req.header(AUTHORIZATION, c.basic_header().as_str());
@@ -376,11 +361,7 @@ impl Registry {
         let status = resp.status();
         tracing::debug!("GET {realm} (token, {actions}) -> {}", status.as_u16());
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let mut err = self.unauthorized(repo, status, access, &Method::GET);
-            if let RegistryError::Unauthorized { hint, .. } = &mut err {
-                *hint = format!("the token server {realm} refused them; {hint}");
-            }
-            return Err(err);
+            return Err(self.unauthorized(repo, status, access).await);
         }
         if !status.is_success() {
             return Err(RegistryError::Status {
@@ -388,7 +369,7 @@ impl Registry {
                 method: "GET".into(),
                 path: format!("{realm} (token)"),
                 status: status.as_u16(),
-                message: None,
+                body: ErrorBody::default(),
             });
         }
         #[derive(serde::Deserialize)]
@@ -446,7 +427,7 @@ pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name)?.to_str().ok().map(str::to_string)
 }
 
-/// Turn a non-success status into an error carrying the registry's own message.
+/// Turn a non-success status into an error carrying the registry's own error list.
 pub(super) async fn check_status(
     repo: &Repository,
     method: &str,
@@ -460,22 +441,23 @@ pub(super) async fn check_status(
     // Go's TLS server answers plain HTTP with a bare `HTTP/1.0 400` and a text body; a HEAD
     // (how a tag is resolved) never sees that body, so the bare answer must tell it.
     let bare_http10 = resp.version() == reqwest::Version::HTTP_10 && resp.url().scheme() == "http";
-    let body = resp.bytes().await.unwrap_or_default();
-    let mut message = error::error_message(&body);
-    if status == StatusCode::BAD_REQUEST
-        && (message
-            .as_deref()
-            .is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
-            || (message.is_none() && bare_http10))
-    {
-        message = Some("the registry speaks TLS: drop --allow-http-registry".into());
+    let body = ErrorBody::parse(&resp.bytes().await.unwrap_or_default());
+    let speaks_tls = body
+        .text
+        .as_deref()
+        .is_some_and(|m| m.contains("HTTP request to an HTTPS server"))
+        || (body.errors.is_empty() && body.text.is_none() && bare_http10);
+    if status == StatusCode::BAD_REQUEST && speaks_tls {
+        return Err(RegistryError::SpeaksTls {
+            registry: repo.registry().to_string(),
+        });
     }
     Err(RegistryError::Status {
         registry: repo.registry().to_string(),
         method: method.to_string(),
         path: path.split('?').next().unwrap_or(path).to_string(),
         status: status.as_u16(),
-        message,
+        body,
     })
 }
 
@@ -507,43 +489,36 @@ pub(super) async fn read_capped(
     }
 }
 
-/// Classify a transport error: TLS trouble gets a hint, connection trouble is transient.
+/// Classify a transport error by the types in its source chain: a TLS problem (from
+/// rustls's own error), plain HTTP where TLS was expected, or a connection problem
+/// (transient).
 fn map_send_error(repo: &Repository, e: &reqwest::Error) -> RegistryError {
     let registry = repo.registry().to_string();
-    let mut chain = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(c) = cur {
-        chain.push_str(&format!("{c} | {c:?} | "));
-        cur = c.source();
-    }
-    if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
-        return RegistryError::PlainHttp { registry };
-    }
-    if chain.contains("UnknownIssuer") || chain.contains("unknown issuer") {
-        return RegistryError::Tls {
-            registry,
-            detail: "its certificate is signed by an unknown authority; pass --registry-cacert CA.pem (or --allow-insecure-registry for a throwaway test registry)".into(),
+    if let Some(tls) = rustls_error(e) {
+        use rustls::{CertificateError, Error, InvalidMessage};
+        let problem = match tls {
+            // What an HTTP answer looks like to a TLS record reader ("HTTP/1.1 400").
+            Error::InvalidMessage(
+                InvalidMessage::InvalidContentType
+                | InvalidMessage::MessageTooLarge
+                | InvalidMessage::UnknownProtocolVersion,
+            ) => return RegistryError::PlainHttp { registry },
+            Error::InvalidCertificate(CertificateError::UnknownIssuer) => TlsProblem::UnknownIssuer,
+            Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            ) => TlsProblem::NotValidForName,
+            Error::InvalidCertificate(
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. },
+            ) => TlsProblem::Expired,
+            other => TlsProblem::Other(other.to_string()),
         };
+        return RegistryError::Tls { registry, problem };
     }
-    if chain.contains("NotValidForName") {
-        return RegistryError::Tls {
-            registry,
-            detail: "its certificate is not valid for this host name".into(),
-        };
-    }
-    if chain.contains("Expired") {
-        return RegistryError::Tls {
-            registry,
-            detail: "its certificate has expired".into(),
-        };
-    }
-    if chain.contains("InvalidCertificate") || chain.contains("invalid peer certificate") {
-        return RegistryError::Tls {
-            registry,
-            detail: format!("its certificate was rejected ({})", root_cause(e)),
-        };
-    }
-    let detail = if chain.contains("Connection refused") {
+    let refused = io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+    let detail = if refused {
         "connection refused; is the registry running and the address right?".to_string()
     } else if e.is_timeout() {
         "timed out".to_string()
@@ -551,6 +526,40 @@ fn map_send_error(repo: &Repository, e: &reqwest::Error) -> RegistryError {
         root_cause(e)
     };
     RegistryError::Connect { registry, detail }
+}
+
+/// The rustls error behind a request error, if TLS is what failed. hyper and tokio-rustls
+/// wrap it in (nested) `std::io::Error`s, whose `source()` skips the wrapped error, so
+/// look inside those with `get_ref` too.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        let mut inner = Some(c);
+        while let Some(i) = inner {
+            if let Some(tls) = i.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// The innermost `std::io::Error` behind a request error.
+fn io_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut found = None;
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            found = Some(io);
+        }
+        cur = c.source();
+    }
+    found
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -561,23 +570,14 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// A little randomness for backoff, from the clock (no RNG crate needed for jitter).
-fn jitter_ms(max: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    nanos % max.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference::ImageRef;
     use crate::registry::auth::AuthFiles;
 
-    #[test]
-    fn credentials_are_looked_up_per_repository() {
+    #[tokio::test]
+    async fn credentials_are_looked_up_per_repository() {
         use base64::Engine as _;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("auth.json");
@@ -609,6 +609,7 @@ mod tests {
             for name in names {
                 let c = registry
                     .credentials(&repo(&format!("reg.example/{name}")))
+                    .await
                     .unwrap()
                     .unwrap();
                 let want = if name.starts_with("team/") {

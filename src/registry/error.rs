@@ -1,15 +1,22 @@
-//! What can go wrong talking to a registry, each with what to do about it.
+//! What can go wrong talking to a registry, as data.
+//!
+//! The registry layer states facts ("its certificate is signed by an unknown authority",
+//! "the registry has no referrers API"); it does not know the command line, so advice that
+//! names a flag is added by the commands (`crate::commands::advice`). A registry's own error
+//! list is kept as the entries it sent (`code`, `message`, `detail`), so callers match on
+//! codes such as `BLOB_UNKNOWN` instead of searching text.
 
 use std::fmt;
+
+use super::client::Access;
 
 /// Where the credentials used for a registry came from, named in auth errors (never the
 /// values themselves).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
-    /// `--registry-username/--registry-password` flags.
-    Flags,
-    /// `PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD`.
-    Env,
+    /// Given to the process directly (flags or environment); the text says how, e.g.
+    /// "PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD".
+    Given(String),
     /// An auth file (containers auth.json or docker config.json).
     AuthFile(std::path::PathBuf),
     /// A docker credential helper (`docker-credential-NAME`).
@@ -21,10 +28,7 @@ pub enum CredentialSource {
 impl fmt::Display for CredentialSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CredentialSource::Flags => f.write_str("--registry-username/--registry-password"),
-            CredentialSource::Env => {
-                f.write_str("PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD")
-            }
+            CredentialSource::Given(how) => f.write_str(how),
             CredentialSource::AuthFile(p) => write!(f, "auth file {}", p.display()),
             CredentialSource::Helper(h) => write!(f, "credential helper docker-credential-{h}"),
             CredentialSource::Anonymous => f.write_str("no credentials (anonymous)"),
@@ -32,39 +36,160 @@ impl fmt::Display for CredentialSource {
     }
 }
 
-/// A registry failure. Messages are one line and say what to do.
+/// One entry of a registry's `{"errors":[{"code","message","detail"}]}` body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ErrorEntry {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    /// Kept as compact JSON text (registries put strings, objects or null here).
+    #[serde(default, deserialize_with = "detail_text")]
+    pub detail: Option<String>,
+}
+
+fn detail_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value: Option<serde_json::Value> = serde::Deserialize::deserialize(d)?;
+    Ok(match value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.is_empty() => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    })
+}
+
+/// What a registry said in the body of a failed response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The distribution-spec error list, when the body is one.
+    pub errors: Vec<ErrorEntry>,
+    /// Otherwise the start of the body as text (an HTML page, a proxy's message).
+    pub text: Option<String>,
+}
+
+impl ErrorBody {
+    /// Parse a (size-capped) error body.
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        #[derive(serde::Deserialize)]
+        struct Errors {
+            errors: Vec<ErrorEntry>,
+        }
+        let body = &body[..body.len().min(64 * 1024)];
+        if let Ok(parsed) = serde_json::from_slice::<Errors>(body) {
+            if !parsed.errors.is_empty() {
+                return ErrorBody {
+                    errors: parsed.errors,
+                    text: None,
+                };
+            }
+        }
+        let text = String::from_utf8_lossy(body);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        ErrorBody {
+            errors: Vec::new(),
+            text: (!text.is_empty()).then(|| truncate(&text, 200)),
+        }
+    }
+
+    /// True when the registry listed an error with this code (`BLOB_UNKNOWN`, ...).
+    pub fn has_code(&self, code: &str) -> bool {
+        self.errors.iter().any(|e| e.code == code)
+    }
+
+    fn summary(&self) -> Option<String> {
+        if self.errors.is_empty() {
+            return self.text.clone();
+        }
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| {
+                let mut s = e.code.clone();
+                if !e.message.is_empty() {
+                    if !s.is_empty() {
+                        s.push_str(": ");
+                    }
+                    s.push_str(&e.message);
+                }
+                if let Some(d) = &e.detail {
+                    s.push_str(&format!(" ({})", truncate(d, 200)));
+                }
+                s
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| truncate(&parts.join("; "), 300))
+    }
+}
+
+/// Why TLS with a registry failed, from the TLS library's own error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsProblem {
+    /// The certificate chains to no CA this process trusts.
+    UnknownIssuer,
+    /// The certificate does not name the host.
+    NotValidForName,
+    /// The certificate has expired (or is not valid yet).
+    Expired,
+    /// Another certificate or handshake problem, as the TLS library words it.
+    Other(String),
+}
+
+impl fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsProblem::UnknownIssuer => {
+                f.write_str("its certificate is signed by an unknown authority")
+            }
+            TlsProblem::NotValidForName => {
+                f.write_str("its certificate is not valid for this host name")
+            }
+            TlsProblem::Expired => f.write_str("its certificate has expired or is not valid yet"),
+            TlsProblem::Other(detail) => write!(f, "{detail}"),
+        }
+    }
+}
+
+/// A registry failure. Messages are one line of facts; commands add what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{what} not found in {repository}")]
     NotFound { what: String, repository: String },
 
     #[error(
-        "registry {registry} refused access to {repository} ({status}) with {credentials}: {hint}"
+        "registry {registry} refused access to {repository} ({status}) with {credentials}{}",
+        if *status == 403 { format!(": the credentials are valid but may not {} it", access.verb()) } else { String::new() }
     )]
     Unauthorized {
         registry: String,
         repository: String,
         status: u16,
         credentials: CredentialSource,
-        hint: String,
+        access: Access,
     },
 
     #[error("cannot connect to registry {registry}: {detail}")]
     Connect { registry: String, detail: String },
 
-    #[error("TLS with registry {registry} failed: {detail}")]
-    Tls { registry: String, detail: String },
+    #[error("TLS with registry {registry} failed: {problem}")]
+    Tls {
+        registry: String,
+        problem: TlsProblem,
+    },
 
-    #[error("registry {registry} answered plain HTTP to a TLS request; for a local test registry pass --allow-http-registry")]
+    #[error("registry {registry} answered plain HTTP to a TLS request")]
     PlainHttp { registry: String },
 
-    #[error("registry {registry} answered {status} to {method} {path}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("registry {registry} speaks TLS, but was asked over plain HTTP")]
+    SpeaksTls { registry: String },
+
+    #[error("registry {registry} answered {status} to {method} {path}{}", body.summary().map(|m| format!(": {m}")).unwrap_or_default())]
     Status {
         registry: String,
         method: String,
         path: String,
         status: u16,
-        message: Option<String>,
+        body: ErrorBody,
     },
 
     #[error("registry {registry} served {what} whose bytes hash to {actual}, not {expected}; the registry or a proxy is corrupting or lying about content")]
@@ -75,7 +200,7 @@ pub enum RegistryError {
         actual: String,
     },
 
-    #[error("registry {registry} does not support the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest> answered 404); use --mode tag")]
+    #[error("registry {registry} does not support the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest> answered 404)")]
     ReferrersUnsupported { registry: String },
 
     #[error("registry {registry}: {detail}")]
@@ -91,54 +216,11 @@ impl RegistryError {
             _ => false,
         }
     }
-}
 
-/// The registry's own explanation from an error body (`{"errors":[{"code","message"}]}`),
-/// capped so a huge HTML page cannot flood a terminal.
-pub(crate) fn error_message(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<Entry>,
+    /// True when the registry answered with this distribution-spec error code.
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, RegistryError::Status { body, .. } if body.has_code(code))
     }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        code: Option<String>,
-        message: Option<String>,
-        detail: Option<serde_json::Value>,
-    }
-    let body = &body[..body.len().min(64 * 1024)];
-    if let Ok(parsed) = serde_json::from_slice::<Errors>(body) {
-        let parts: Vec<String> = parsed
-            .errors
-            .iter()
-            .map(|e| {
-                let mut s = e.code.clone().unwrap_or_default();
-                if let Some(m) = &e.message {
-                    if !s.is_empty() {
-                        s.push_str(": ");
-                    }
-                    s.push_str(m);
-                }
-                if let Some(d) = &e.detail {
-                    let d = match d {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    if !d.is_empty() && d != "null" {
-                        s.push_str(&format!(" ({})", truncate(&d, 200)));
-                    }
-                }
-                s
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !parts.is_empty() {
-            return Some(truncate(&parts.join("; "), 300));
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!text.is_empty()).then(|| truncate(&text, 200))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -154,14 +236,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_body_is_summarised() {
-        let body = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"missing layer"}]}"#;
+    fn error_body_keeps_the_entries() {
+        let body = br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"missing layer"},{"code":"BLOB_UNKNOWN","message":"blob unknown","detail":{"digest":"sha256:ab"}}]}"#;
+        let parsed = ErrorBody::parse(body);
+        assert!(parsed.has_code("BLOB_UNKNOWN"));
+        assert!(!parsed.has_code("DIGEST_INVALID"));
         assert_eq!(
-            error_message(body).unwrap(),
-            "MANIFEST_INVALID: manifest invalid (missing layer)"
+            parsed.errors[1].detail.as_deref(),
+            Some(r#"{"digest":"sha256:ab"}"#)
         );
-        assert_eq!(error_message(b"").as_deref(), None);
+        assert_eq!(
+            parsed.summary().unwrap(),
+            r#"MANIFEST_INVALID: manifest invalid (missing layer); BLOB_UNKNOWN: blob unknown ({"digest":"sha256:ab"})"#
+        );
+        assert_eq!(ErrorBody::parse(b"").summary(), None);
         let long = "x".repeat(10_000);
-        assert!(error_message(long.as_bytes()).unwrap().chars().count() <= 201);
+        assert!(
+            ErrorBody::parse(long.as_bytes())
+                .summary()
+                .unwrap()
+                .chars()
+                .count()
+                <= 201
+        );
+        // An error list that is not one is kept as text, not guessed at.
+        let odd = ErrorBody::parse(br#"{"errors":"nope"}"#);
+        assert!(odd.errors.is_empty() && odd.text.is_some());
+    }
+
+    #[test]
+    fn unauthorized_names_the_source_never_the_secret() {
+        let e = RegistryError::Unauthorized {
+            registry: "reg.example".into(),
+            repository: "reg.example/team/app".into(),
+            status: 403,
+            credentials: CredentialSource::Given(
+                "PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD".into(),
+            ),
+            access: Access::Push,
+        };
+        assert_eq!(
+            e.to_string(),
+            "registry reg.example refused access to reg.example/team/app (403) with PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD: the credentials are valid but may not push to it"
+        );
     }
 }

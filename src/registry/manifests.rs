@@ -8,16 +8,17 @@ use super::client::{
     accept_manifests, check_status, content_type, header_str, header_value, read_capped, Access,
 };
 use super::{
-    is_index, parse_index, Descriptor, Manifest, Platform, Registry, RegistryError, Resolved,
-    MAX_MANIFEST_BYTES, OCI_INDEX,
+    parse_index, Descriptor, Manifest, PinnedImage, Platform, Registry, RegistryError,
+    MAX_MANIFEST_BYTES,
 };
-use crate::reference::{Digest, ImageRef, PinnedImage, Repository};
+use crate::media_types::OCI_INDEX;
+use crate::reference::{Digest, ImageRef, Repository, Tag};
 
 impl Registry {
     /// Resolve a reference to the digest the registry serves: one HEAD; a GET plus hash
-    /// only if the registry sends no `Docker-Content-Digest`. A digest reference is
+    /// only if the HEAD lacks the digest, size or media type. A digest reference is
     /// checked to exist, never trusted blindly.
-    pub async fn resolve(&self, image: &ImageRef) -> Result<Resolved, RegistryError> {
+    pub async fn resolve(&self, image: &ImageRef) -> Result<PinnedImage, RegistryError> {
         let repo = image.repository();
         let reference = image.manifest_reference();
         let desc = match self.head_manifest(repo, &reference).await? {
@@ -34,15 +35,73 @@ impl Registry {
                 });
             }
         }
-        Ok(Resolved {
-            pinned: PinnedImage::new(repo.clone(), desc.digest),
-            media_type: desc.media_type,
-            size: desc.size,
-            platform: None,
-        })
+        Ok(PinnedImage::new(repo.clone(), desc))
     }
 
-    /// HEAD a manifest by tag or digest; `None` when it does not exist.
+    /// Pin what buildah or skopeo says it pushed: the manifest must exist by digest, and
+    /// `tag` must point at it now (anything else means the tag was re-pointed after the
+    /// push, and nothing may be signed).
+    pub async fn confirm_pushed(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        tag: &Tag,
+    ) -> anyhow::Result<PinnedImage> {
+        let desc = self
+            .head_manifest(repo, digest.as_str())
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("pushed manifest {digest}"),
+                repository: repo.to_string(),
+            })?;
+        anyhow::ensure!(
+            desc.digest == *digest,
+            "{repo}@{digest} is served as {}",
+            desc.digest
+        );
+        let by_tag = self
+            .head_manifest(repo, tag.as_str())
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("tag {tag} vanished from {repo} right after the push")
+            })?;
+        anyhow::ensure!(
+            by_tag.digest == *digest,
+            "{repo}:{tag} points at {} but the push wrote {digest}: something re-pointed the tag; not signing",
+            by_tag.digest
+        );
+        Ok(PinnedImage::new(repo.clone(), desc))
+    }
+
+    /// The child manifests of a pinned index, in index order, each confirmed to exist with
+    /// a HEAD by digest (an index may list a child that was never pushed).
+    pub async fn index_children(&self, index: &PinnedImage) -> anyhow::Result<Vec<PinnedImage>> {
+        let parsed = self.get_index(index).await?;
+        let mut children = Vec::with_capacity(parsed.manifests.len());
+        for entry in parsed.manifests {
+            let digest = Digest::parse(&entry.digest).map_err(|e| {
+                anyhow::anyhow!("index {index} lists a bad digest {:?}: {e}", entry.digest)
+            })?;
+            children.push(self.pin_child(index, &digest).await?);
+        }
+        Ok(children)
+    }
+
+    /// A child of `index` by digest, confirmed to exist.
+    async fn pin_child(&self, index: &PinnedImage, digest: &Digest) -> anyhow::Result<PinnedImage> {
+        let repo = index.repository();
+        let desc = self
+            .head_manifest(repo, digest.as_str())
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("index {index} lists {digest}, which {repo} does not have")
+            })?;
+        Ok(PinnedImage::new(repo.clone(), desc))
+    }
+
+    /// HEAD a manifest by tag or digest; `None` when it does not exist. A HEAD that lacks
+    /// `Docker-Content-Digest`, `Content-Length` or `Content-Type` is completed by a GET
+    /// (the bytes hashed and counted), so a descriptor never has a guessed size or type.
     pub async fn head_manifest(
         &self,
         repo: &Repository,
@@ -56,32 +115,40 @@ impl Registry {
             return Ok(None);
         };
         let headers = resp.headers();
-        let media_type = content_type(headers).unwrap_or_default();
-        let size = header_str(headers, "content-length")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        match header_str(headers, "docker-content-digest") {
-            Some(d) => {
-                let digest = Digest::parse(&d).map_err(|e| RegistryError::Protocol {
+        let media_type = content_type(headers).filter(|m| !m.is_empty());
+        let size = header_str(headers, "content-length").and_then(|s| s.parse::<u64>().ok());
+        let digest = header_str(headers, "docker-content-digest")
+            .map(|d| {
+                Digest::parse(&d).map_err(|e| RegistryError::Protocol {
                     registry: repo.registry().to_string(),
                     detail: format!("Docker-Content-Digest {d:?} is not a digest: {e}"),
-                })?;
-                Ok(Some(Descriptor {
-                    media_type,
-                    digest,
-                    size,
-                }))
-            }
-            None => {
-                // No digest header: fetch and hash (get_manifest checks it against a digest reference).
-                let m = self.get_manifest(repo, reference).await?;
-                Ok(m.map(|m| Descriptor {
-                    media_type: m.media_type,
-                    size: m.bytes.len() as u64,
-                    digest: m.digest,
-                }))
-            }
+                })
+            })
+            .transpose()?;
+        if let (Some(media_type), Some(size), Some(digest)) = (media_type, size, digest) {
+            return Ok(Some(Descriptor {
+                media_type,
+                digest,
+                size,
+            }));
         }
+        // Incomplete: fetch and hash (get_manifest checks it against a digest reference).
+        let Some(m) = self.get_manifest(repo, reference).await? else {
+            return Ok(None);
+        };
+        if m.media_type.is_empty() {
+            return Err(RegistryError::Protocol {
+                registry: repo.registry().to_string(),
+                detail: format!(
+                    "{repo}:{reference} is served with no media type (no Content-Type and none in the manifest)"
+                ),
+            });
+        }
+        Ok(Some(Descriptor {
+            media_type: m.media_type,
+            size: m.bytes.len() as u64,
+            digest: m.digest,
+        }))
     }
 
     /// GET a manifest by tag or digest; `None` when it does not exist. The bytes are
@@ -198,41 +265,37 @@ impl Registry {
             .collect())
     }
 
-    /// For an index, the child manifest for `platform`; the error lists the platforms
-    /// the index has. A single manifest is returned unchanged (it is its own platform).
+    /// For an index, the child manifest for `platform` (confirmed to exist); the error
+    /// lists the platforms the index has. A single manifest is returned unchanged if its
+    /// config says it is that platform. Returns the image and its `os/arch[/variant]`.
     pub async fn resolve_platform(
         &self,
-        resolved: Resolved,
+        image: PinnedImage,
         platform: &Platform,
-    ) -> anyhow::Result<Resolved> {
-        if !is_index(&resolved.media_type) {
-            return self.check_single_platform(resolved, platform).await;
+    ) -> anyhow::Result<(PinnedImage, Platform)> {
+        if !image.is_index() {
+            let own = self.single_platform(&image).await?;
+            anyhow::ensure!(
+                platform.matches(&own),
+                "{image} is a single-platform {own} image, not {platform}"
+            );
+            return Ok((image, own));
         }
-        let index = self.get_index(&resolved.pinned).await?;
+        let index = self.get_index(&image).await?;
         let mut available = Vec::new();
         for entry in &index.manifests {
             let Some(p) = &entry.platform else { continue };
             let p = Platform::of_entry(p);
             if platform.matches(&p) {
                 let digest = Digest::parse(&entry.digest).map_err(|e| {
-                    anyhow::anyhow!(
-                        "index {} lists a bad digest {:?}: {e}",
-                        resolved.pinned,
-                        entry.digest
-                    )
+                    anyhow::anyhow!("index {image} lists a bad digest {:?}: {e}", entry.digest)
                 })?;
-                return Ok(Resolved {
-                    pinned: resolved.pinned.with_digest(digest),
-                    media_type: entry.media_type.clone(),
-                    size: entry.size.max(0) as u64,
-                    platform: Some(p.to_string()),
-                });
+                return Ok((self.pin_child(&image, &digest).await?, p));
             }
             available.push(p.to_string());
         }
         anyhow::bail!(
-            "{} has no {platform} image; it has: {}",
-            resolved.pinned,
+            "{image} has no {platform} image; it has: {}",
             if available.is_empty() {
                 "no platforms listed".to_string()
             } else {
@@ -241,13 +304,9 @@ impl Registry {
         )
     }
 
-    /// A single manifest matches `--platform` only if its config says so (one GET of the
-    /// manifest and one of its config blob, spent only when `--platform` was asked for).
-    async fn check_single_platform(
-        &self,
-        resolved: Resolved,
-        platform: &Platform,
-    ) -> anyhow::Result<Resolved> {
+    /// The platform a single manifest's config names (one GET of the manifest and one of
+    /// its config blob, spent only when `--platform` was asked for).
+    async fn single_platform(&self, image: &PinnedImage) -> anyhow::Result<Platform> {
         #[derive(serde::Deserialize)]
         struct Config {
             #[serde(default)]
@@ -256,7 +315,6 @@ impl Registry {
             architecture: String,
             variant: Option<String>,
         }
-        let image = &resolved.pinned;
         let repo = image.repository();
         let manifest = self
             .get_manifest(repo, image.digest().as_str())
@@ -275,18 +333,10 @@ impl Registry {
             .await?;
         let config: Config = serde_json::from_slice(&config)
             .map_err(|e| anyhow::anyhow!("the config of {image} is not readable: {e}"))?;
-        let own = Platform {
+        Ok(Platform {
             os: config.os,
             architecture: config.architecture,
             variant: config.variant.filter(|v| !v.is_empty()),
-        };
-        anyhow::ensure!(
-            platform.matches(&own),
-            "{image} is a single-platform {own} image, not {platform}"
-        );
-        Ok(Resolved {
-            platform: Some(own.to_string()),
-            ..resolved
         })
     }
 

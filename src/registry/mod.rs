@@ -1,10 +1,14 @@
 /*!
-Talking to registries: the only module that builds URLs or sends HTTP.
+Talking to registries: the only module that builds URLs or sends HTTP, and the only one that
+can make a [`PinnedImage`].
 
 Callers speak repositories, references and digests; this module turns them into the
 distribution API, handles auth (see [`auth`]), retries what is safe to retry, and checks
 every byte it returns against the digest it was asked for or told. One [`Registry`] serves
 a whole process so connections and tokens are reused across images.
+
+It knows nothing of the command line: [`RegistryOptions`] is plain data the CLI fills in,
+and errors ([`RegistryError`]) state facts, leaving the flag advice to the commands.
 
 Why not `oci_client::Client` for the requests: it pings `/v2/` before each operation class
 and authenticates per call, which doubles the round trips of a signing step, and it
@@ -17,24 +21,23 @@ mod blobs;
 mod client;
 pub mod error;
 mod manifests;
+mod pinned;
 mod platform;
 
 use std::time::Duration;
 
-pub use auth::Credentials;
-pub use client::Registry;
-pub use error::{CredentialSource, RegistryError};
+pub use auth::{AuthFiles, Credentials};
+pub use client::{Access, Registry};
+pub use error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
+pub use pinned::PinnedImage;
 pub use platform::{parse_index, Platform};
 
-use crate::cli::RegistryArgs;
-use crate::error::UsageError;
-use crate::reference::{Digest, PinnedImage};
-use auth::AuthFiles;
+#[cfg(test)]
+pub(crate) use pinned::for_tests as pinned_for_tests;
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+use crate::reference::Digest;
+
+pub use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// Manifests larger than this are refused (Distribution's own limit is 4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -44,13 +47,17 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
 
-/// How to reach registries: credentials, TLS, retries. Built once from the flags; all
-/// defaults live here.
+/// How to reach registries: credentials, TLS, retries. Plain data; all defaults live in
+/// [`RegistryOptions::default`], and the CLI rejects conflicting flags before filling it.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
+    /// Credentials for every registry (from flags or environment), overriding auth files.
     pub credentials: Option<Credentials>,
+    /// A CA certificate file (PEM) trusted in addition to the system roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Talk plain HTTP instead of TLS.
     pub allow_http: bool,
+    /// TLS without verifying the certificate.
     pub allow_insecure: bool,
     pub auth_files: AuthFiles,
     /// Attempts for a request that failed with 5xx or a connection error.
@@ -59,57 +66,25 @@ pub struct RegistryOptions {
     pub retry_base: Duration,
 }
 
-impl RegistryOptions {
-    /// From the global flags. Conflicting or half-given options are usage errors.
-    pub fn from_args(args: &RegistryArgs) -> anyhow::Result<RegistryOptions> {
-        let credentials =
-            match (&args.registry_username, &args.registry_password) {
-                (Some(u), Some(p)) => {
-                    let from_env = std::env::var("PINSIGN_REGISTRY_USERNAME").ok().as_deref()
-                        == Some(u.as_str());
-                    let source = if from_env {
-                        CredentialSource::Env
-                    } else {
-                        CredentialSource::Flags
-                    };
-                    Some(Credentials::new(u.clone(), p.clone(), source))
-                }
-                (None, None) => None,
-                (Some(_), None) => return Err(UsageError::new(
-                    "--registry-username needs --registry-password (or PINSIGN_REGISTRY_PASSWORD)",
-                )
-                .into()),
-                (None, Some(_)) => return Err(UsageError::new(
-                    "--registry-password needs --registry-username (or PINSIGN_REGISTRY_USERNAME)",
-                )
-                .into()),
-            };
-        if args.allow_insecure_registry && args.registry_cacert.is_some() {
-            return Err(UsageError::new(
-                "--allow-insecure-registry and --registry-cacert contradict each other: with a CA, drop --allow-insecure-registry",
-            )
-            .into());
-        }
-        let retry_base = std::env::var("PINSIGN_RETRY_BASE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_millis(200));
-        Ok(RegistryOptions {
-            credentials,
-            ca_file: args.registry_cacert.clone(),
-            allow_http: args.allow_http_registry,
-            allow_insecure: args.allow_insecure_registry,
-            auth_files: AuthFiles::from_env(),
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            credentials: None,
+            ca_file: None,
+            allow_http: false,
+            allow_insecure: false,
+            auth_files: AuthFiles::default(),
             attempts: 4,
-            retry_base,
-        })
+            retry_base: Duration::from_millis(200),
+        }
     }
 }
 
-/// What the registry says about a manifest, without its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the registry says about a manifest, without its bytes: the media type, digest
+/// and size a referrers `subject` or an index entry names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Descriptor {
+    #[serde(rename = "mediaType")]
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
@@ -121,46 +96,4 @@ pub struct Manifest {
     pub bytes: Vec<u8>,
     pub media_type: String,
     pub digest: Digest,
-}
-
-/// An image reference resolved to the digest the registry serves.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    pub pinned: PinnedImage,
-    pub media_type: String,
-    pub size: u64,
-    /// `os/arch[/variant]` when chosen from an index with `--platform`.
-    pub platform: Option<String>,
-}
-
-impl Resolved {
-    /// The descriptor of the resolved manifest (the `subject` of a referrers artifact).
-    pub fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.pinned.digest().clone(),
-            size: self.size,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflicting_tls_options_are_usage_errors() {
-        let args = RegistryArgs {
-            allow_insecure_registry: true,
-            registry_cacert: Some("ca.pem".into()),
-            ..Default::default()
-        };
-        let e = RegistryOptions::from_args(&args).unwrap_err();
-        assert_eq!(crate::error::exit_code(&e), 2);
-        let args = RegistryArgs {
-            registry_username: Some("u".into()),
-            ..Default::default()
-        };
-        assert!(RegistryOptions::from_args(&args).is_err());
-    }
 }

@@ -8,8 +8,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::{self, ObjectWriter};
-use super::{SignatureError, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE};
+use super::{SignatureError, SIGNATURE_ANNOTATION};
+use crate::keys::SigningKey;
+use crate::media_types::SIMPLESIGNING;
 use crate::reference::Digest;
+use crate::registry::PinnedImage;
 
 /// What makes two signature layers the same signature: the payload blob *and* the
 /// signature over it. Two keys signing one digest share the digest, never the signature.
@@ -95,7 +98,7 @@ impl LayerDescriptor {
     }
 
     pub fn is_simplesigning(&self) -> bool {
-        self.media_type == SIMPLESIGNING_MEDIA_TYPE
+        self.media_type == SIMPLESIGNING
     }
 
     pub fn key(&self) -> LayerKey {
@@ -106,22 +109,48 @@ impl LayerDescriptor {
     }
 }
 
-/// A new signature layer: the payload blob and its signature annotation.
+/// A new signature layer: the payload blob and its signature annotation, for the image it
+/// was made for. It can only be made by signing a [`PinnedImage`] (so only over a digest
+/// the registry vouched for), and it carries that image, so storage writes it beside
+/// exactly that image and nowhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureLayer {
+    image: PinnedImage,
     payload: Vec<u8>,
     digest: Digest,
     signature_b64: String,
 }
 
 impl SignatureLayer {
-    /// From the exact payload bytes and the DER signature over them.
-    pub fn new(payload: Vec<u8>, signature_der: &[u8]) -> SignatureLayer {
+    /// Sign `image` with `key`: cosign's simple-signing payload for the image (with
+    /// `annotations` in `optional`), ECDSA over its exact bytes.
+    pub fn sign(
+        image: &PinnedImage,
+        annotations: &BTreeMap<String, String>,
+        key: &SigningKey,
+    ) -> SignatureLayer {
+        let payload = super::payload(image, annotations);
+        let der = key.sign(&payload);
+        SignatureLayer::from_parts(image.clone(), payload, &der)
+    }
+
+    /// From the exact payload bytes and the DER signature over them (tests build odd ones).
+    pub(super) fn from_parts(
+        image: PinnedImage,
+        payload: Vec<u8>,
+        signature_der: &[u8],
+    ) -> SignatureLayer {
         SignatureLayer {
+            image,
             digest: Digest::of(&payload),
             signature_b64: base64::engine::general_purpose::STANDARD.encode(signature_der),
             payload,
         }
+    }
+
+    /// The image this signature was made for.
+    pub fn image(&self) -> &PinnedImage {
+        &self.image
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -153,7 +182,7 @@ impl SignatureLayer {
     /// `{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":N,"digest":"sha256:..","annotations":{"dev.cosignproject.cosign/signature":".."}}`.
     pub fn descriptor_json(&self) -> String {
         let mut w = ObjectWriter::new();
-        w.value("mediaType", SIMPLESIGNING_MEDIA_TYPE);
+        w.value("mediaType", SIMPLESIGNING);
         w.value("size", &self.size());
         w.value("digest", self.digest.as_str());
         w.value(
@@ -168,7 +197,7 @@ impl SignatureLayer {
     pub fn descriptor(&self) -> LayerDescriptor {
         LayerDescriptor {
             raw: self.descriptor_json().into(),
-            media_type: SIMPLESIGNING_MEDIA_TYPE.to_string(),
+            media_type: SIMPLESIGNING.to_string(),
             digest: self.digest.clone(),
             size: self.size(),
             annotations: BTreeMap::from([(
@@ -198,7 +227,7 @@ pub struct Blob {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobData {
-    /// New content: push these bytes (a HEAD first may skip an upload that exists).
+    /// New content: push these bytes.
     Upload(Vec<u8>),
     /// Referred to by the manifest that was already there, so already in the repository.
     Existing,

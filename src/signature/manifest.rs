@@ -6,9 +6,10 @@ use serde_json::value::RawValue;
 
 use super::json::{self, ObjectWriter, RawObject};
 use super::layer::{Blob, BlobData, LayerDescriptor, LayerKey, SignatureLayer};
-use super::{
-    SignatureError, DOCKER_CONFIG_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, OCI_CONFIG_MEDIA_TYPE,
-    OCI_MANIFEST_MEDIA_TYPE, SIG_ARTIFACT_TYPE,
+use super::SignatureError;
+use crate::media_types::{
+    DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+    SIG_ARTIFACT,
 };
 use crate::reference::Digest;
 
@@ -18,10 +19,7 @@ use crate::reference::Digest;
 /// same manifest digest: re-signing is idempotent and nothing is rewritten.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-const INDEX_MEDIA_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
+const INDEX_MEDIA_TYPES: [&str; 2] = [OCI_INDEX, DOCKER_MANIFEST_LIST];
 
 /// Members of a manifest that pinsign writes itself; every other member is kept as is.
 const OWN_MEMBERS: [&str; 4] = ["schemaVersion", "mediaType", "config", "layers"];
@@ -86,18 +84,14 @@ impl SigManifest {
 pub fn parse_sig_manifest(bytes: &[u8]) -> Result<SigManifest, SignatureError> {
     let doc = parse_manifest_doc(bytes)?;
     if let Some(t) = &doc.artifact_type {
-        if t != SIG_ARTIFACT_TYPE {
+        if t != SIG_ARTIFACT {
             return Err(SignatureError::Foreign(format!(
                 "an OCI artifact of type {t}"
             )));
         }
     }
-    let config_ok = [
-        OCI_CONFIG_MEDIA_TYPE,
-        DOCKER_CONFIG_MEDIA_TYPE,
-        SIG_ARTIFACT_TYPE,
-    ]
-    .contains(&doc.config_media_type.as_str());
+    let config_ok =
+        [OCI_CONFIG, DOCKER_CONFIG, SIG_ARTIFACT].contains(&doc.config_media_type.as_str());
     if !config_ok {
         return Err(SignatureError::Foreign(format!(
             "an image whose config is of type {}",
@@ -154,8 +148,8 @@ pub(crate) fn parse_manifest_doc(bytes: &[u8]) -> Result<ManifestDoc, SignatureE
         return Err(malformed(format!("schemaVersion is {schema}, not 2")));
     }
     let kind = match media_type.as_deref() {
-        None | Some(OCI_MANIFEST_MEDIA_TYPE) => ManifestKind::Oci,
-        Some(DOCKER_MANIFEST_MEDIA_TYPE) => ManifestKind::Docker,
+        None | Some(OCI_MANIFEST) => ManifestKind::Oci,
+        Some(DOCKER_MANIFEST) => ManifestKind::Docker,
         Some(other) => {
             return Err(SignatureError::Foreign(format!(
                 "a document of media type {other}"
@@ -258,7 +252,7 @@ pub(crate) fn render_manifest(
 ) -> Vec<u8> {
     let mut w = ObjectWriter::new();
     w.value("schemaVersion", &2);
-    w.value("mediaType", OCI_MANIFEST_MEDIA_TYPE);
+    w.value("mediaType", OCI_MANIFEST);
     w.raw(
         "config",
         &descriptor_json(config_media_type, &Digest::of(config), config.len() as u64),
@@ -277,7 +271,7 @@ pub struct MergeOutcome {
     pub manifest: Vec<u8>,
     /// sha256 of `manifest` (compare with the registry's `Docker-Content-Digest`).
     pub digest: Digest,
-    /// Always [`OCI_MANIFEST_MEDIA_TYPE`], the Content-Type of the PUT.
+    /// Always [`OCI_MANIFEST`], the Content-Type of the PUT.
     pub media_type: &'static str,
     /// The config blob (also listed in `blobs`).
     pub config: Vec<u8>,
@@ -351,7 +345,7 @@ pub fn remerge(
         .map(|m| m.extra_members().collect())
         .unwrap_or_default();
     let texts: Vec<&str> = layer_texts.iter().map(String::as_str).collect();
-    let manifest = render_manifest(&config, OCI_CONFIG_MEDIA_TYPE, &texts, &extra);
+    let manifest = render_manifest(&config, OCI_CONFIG, &texts, &extra);
     push_blob(
         Blob {
             digest: Digest::of(&config),
@@ -363,7 +357,7 @@ pub fn remerge(
     MergeOutcome {
         digest: Digest::of(&manifest),
         manifest,
-        media_type: OCI_MANIFEST_MEDIA_TYPE,
+        media_type: OCI_MANIFEST,
         config,
         blobs,
         changed: !added.is_empty(),

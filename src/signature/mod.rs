@@ -36,13 +36,10 @@ pub use manifest::{
 };
 pub use payload::{parse_annotations, payload, Critical, Identity, ImageClaim, SimpleSigning};
 pub use referrers::{
-    parse_referrers_artifact, referrers_artifact, ImageDescriptor, ReferrersArtifact,
-    ReferrersManifest,
+    parse_referrers_artifact, referrers_artifact, ReferrersArtifact, ReferrersManifest,
 };
 pub use verify::{verify_layer, verify_layers, verify_signature_b64, FetchedLayer, SignatureCheck};
 
-/// Media type of a cosign signature layer (the payload blob).
-pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Layer annotation holding the base64 (standard, padded) DER signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Layer annotation cosign writes for a Rekor bundle (kept, never interpreted here).
@@ -51,17 +48,6 @@ pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// `critical.type` of every cosign container image signature payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
-
-/// OCI image manifest media type (what pinsign writes).
-pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Docker v2 schema 2 manifest media type (read, never written).
-pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// OCI image config media type, the config of a `.sig` manifest.
-pub const OCI_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-/// Docker image config media type (accepted in a Docker-typed `.sig` manifest).
-pub const DOCKER_CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
-/// `artifactType` (and config media type) of a cosign signature referrer (OCI 1.1).
-pub const SIG_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
 /// What went wrong with a signature document. Pure-data errors: the registry module adds
 /// which image and which tag they came from.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{json, SignatureError, PAYLOAD_TYPE};
 use crate::error::UsageError;
-use crate::reference::PinnedImage;
+use crate::registry::PinnedImage;
 
 /// The payload cosign signs for `image`, byte for byte:
 /// `{"critical":{"identity":{"docker-reference":"REG/REPO"},"image":{"docker-manifest-digest":"sha256:HEX"},"type":"cosign container image signature"},"optional":null}`.
@@ -134,7 +134,7 @@ pub fn parse_annotations(args: &[String]) -> Result<BTreeMap<String, String>, Us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::{Digest, ImageRef};
+    use crate::reference::Digest;
 
     const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign/");
 
@@ -143,16 +143,14 @@ mod tests {
     }
 
     fn pinned(reference: &str) -> PinnedImage {
-        let r = ImageRef::parse(reference).unwrap();
-        PinnedImage::new(r.repository().clone(), r.digest().unwrap().clone())
+        crate::registry::pinned_for_tests(reference, crate::media_types::OCI_MANIFEST, 1)
     }
 
     fn pinned_from_payload(name: &str) -> PinnedImage {
         let p = SimpleSigning::parse(&fixture(name)).unwrap();
         let reference = p.critical.identity.unwrap().docker_reference.unwrap();
-        let r = ImageRef::parse(&reference).unwrap();
         let digest = Digest::parse(&p.critical.image.docker_manifest_digest).unwrap();
-        PinnedImage::new(r.repository().clone(), digest)
+        pinned(&format!("{reference}@{digest}"))
     }
 
     #[test]

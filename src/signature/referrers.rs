@@ -8,24 +8,17 @@
 //! added (cosign v3; v2 set only the config media type). It is pushed by digest, so each
 //! signature is its own manifest and nothing is ever overwritten.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::layer::{Blob, BlobData, LayerDescriptor, LayerKey, SignatureLayer};
+use super::layer::{Blob, BlobData, LayerDescriptor, SignatureLayer};
 use super::manifest::{
     check_has_signature_layers, descriptor_json, parse_manifest_doc, render_manifest, sig_config,
     ManifestKind,
 };
-use super::{json, SignatureError, OCI_MANIFEST_MEDIA_TYPE, SIG_ARTIFACT_TYPE};
+use super::{json, SignatureError};
+use crate::media_types::{OCI_MANIFEST, SIG_ARTIFACT};
 use crate::reference::Digest;
-
-/// A manifest descriptor: what `subject` holds (from a HEAD of the signed manifest).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageDescriptor {
-    #[serde(rename = "mediaType")]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
+use crate::registry::Descriptor;
 
 /// A referrers artifact ready to push: blobs first, then the manifest by its digest.
 #[derive(Debug, Clone)]
@@ -33,58 +26,43 @@ pub struct ReferrersArtifact {
     pub manifest: Vec<u8>,
     /// sha256 of `manifest`: push it to `/v2/<name>/manifests/<digest>`.
     pub digest: Digest,
-    /// Always [`OCI_MANIFEST_MEDIA_TYPE`].
+    /// Always [`OCI_MANIFEST`].
     pub media_type: &'static str,
     pub config: Vec<u8>,
     /// Layer blobs (new payloads, each digest once), then the config.
     pub blobs: Vec<Blob>,
 }
 
-/// Build cosign's signature referrer for `subject`:
+/// Build cosign's signature referrer for the layer's image:
 /// `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
 /// "config":{"mediaType":"application/vnd.dev.cosign.artifact.sig.v1+json","size":..,"digest":..},
 /// "layers":[..],"subject":{"mediaType":..,"size":..,"digest":..},
 /// "artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json"}`.
-/// The config blob is [`sig_config`] (deterministic), so the same signature gives the same
-/// manifest digest; a layer repeated in `layers` is written once.
-pub fn referrers_artifact(
-    subject: &ImageDescriptor,
-    layers: &[SignatureLayer],
-) -> ReferrersArtifact {
-    let mut kept: Vec<&SignatureLayer> = Vec::new();
-    let mut keys: Vec<LayerKey> = Vec::new();
-    for layer in layers {
-        if !keys.contains(&layer.key()) {
-            keys.push(layer.key());
-            kept.push(layer);
-        }
-    }
-    let config = sig_config(kept.iter().map(|l| l.digest()));
-    let texts: Vec<String> = kept.iter().map(|l| l.descriptor_json()).collect();
-    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+/// `subject` is the image's descriptor as the registry served it. The config blob is
+/// [`sig_config`] (deterministic), so the same signature gives the same manifest digest.
+pub fn referrers_artifact(layer: &SignatureLayer) -> ReferrersArtifact {
+    let config = sig_config([layer.digest()]);
+    let subject = layer.image().descriptor();
     let subject_json = descriptor_json(&subject.media_type, &subject.digest, subject.size);
-    let artifact_type = serde_json::Value::from(SIG_ARTIFACT_TYPE).to_string();
+    let artifact_type = serde_json::Value::from(SIG_ARTIFACT).to_string();
     let manifest = render_manifest(
         &config,
-        SIG_ARTIFACT_TYPE,
-        &texts,
+        SIG_ARTIFACT,
+        &[layer.descriptor_json().as_str()],
         &[("subject", &subject_json), ("artifactType", &artifact_type)],
     );
-    let mut blobs: Vec<Blob> = Vec::new();
-    for layer in &kept {
-        if !blobs.iter().any(|b| &b.digest == layer.digest()) {
-            blobs.push(layer.blob());
-        }
-    }
-    blobs.push(Blob {
-        digest: Digest::of(&config),
-        size: config.len() as u64,
-        data: BlobData::Upload(config.clone()),
-    });
+    let blobs = vec![
+        layer.blob(),
+        Blob {
+            digest: Digest::of(&config),
+            size: config.len() as u64,
+            data: BlobData::Upload(config.clone()),
+        },
+    ];
     ReferrersArtifact {
         digest: Digest::of(&manifest),
         manifest,
-        media_type: OCI_MANIFEST_MEDIA_TYPE,
+        media_type: OCI_MANIFEST,
         config,
         blobs,
     }
@@ -93,7 +71,7 @@ pub fn referrers_artifact(
 /// A signature referrer as read back from the registry.
 #[derive(Debug, Clone)]
 pub struct ReferrersManifest {
-    pub subject: ImageDescriptor,
+    pub subject: Descriptor,
     /// The top-level `artifactType`, else `config.mediaType` (cosign v2 wrote only that).
     pub artifact_type: String,
     pub layers: Vec<LayerDescriptor>,
@@ -117,7 +95,7 @@ impl ReferrersManifest {
 }
 
 /// Parse a cosign signature referrer: an OCI manifest whose `artifactType` (or, failing
-/// that, `config.mediaType`) is [`SIG_ARTIFACT_TYPE`], with a `subject`.
+/// that, `config.mediaType`) is [`SIG_ARTIFACT`], with a `subject`.
 pub fn parse_referrers_artifact(bytes: &[u8]) -> Result<ReferrersManifest, SignatureError> {
     let doc = parse_manifest_doc(bytes)?;
     if doc.kind != ManifestKind::Oci {
@@ -129,7 +107,7 @@ pub fn parse_referrers_artifact(bytes: &[u8]) -> Result<ReferrersManifest, Signa
         .artifact_type
         .clone()
         .unwrap_or_else(|| doc.config_media_type.clone());
-    if artifact_type != SIG_ARTIFACT_TYPE {
+    if artifact_type != SIG_ARTIFACT {
         return Err(SignatureError::Foreign(format!(
             "an OCI artifact of type {artifact_type}"
         )));
@@ -152,7 +130,7 @@ pub fn parse_referrers_artifact(bytes: &[u8]) -> Result<ReferrersManifest, Signa
         .map_err(|e| SignatureError::Malformed(format!("subject digest: {e}")))?;
     check_has_signature_layers(&doc.layers)?;
     Ok(ReferrersManifest {
-        subject: ImageDescriptor {
+        subject: Descriptor {
             media_type: s.media_type,
             digest,
             size: s.size,

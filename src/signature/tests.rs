@@ -8,7 +8,9 @@ use p256::pkcs8::EncodePublicKey as _;
 
 use super::*;
 use crate::keys::PublicKey;
-use crate::reference::{Digest, ImageRef, PinnedImage};
+use crate::media_types::{OCI_CONFIG, OCI_MANIFEST, SIG_ARTIFACT, SIMPLESIGNING};
+use crate::reference::Digest;
+use crate::registry::{Descriptor, PinnedImage};
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign/");
 
@@ -59,7 +61,7 @@ impl TestKey {
     }
 
     fn layer(&self, payload: &[u8]) -> SignatureLayer {
-        SignatureLayer::new(payload.to_vec(), &self.sign(payload))
+        SignatureLayer::from_parts(image(HEX_A), payload.to_vec(), &self.sign(payload))
     }
 }
 
@@ -67,10 +69,10 @@ const HEX_A: &str = "4c1c50d0ffc614f90b93b07d778028dc765548e823f676fb027f61d281a
 const HEX_B: &str = "f3cfc9d0dbf931d3db4685ec659b7ac68e2a578219da4aae65427886e649b06b";
 
 fn image(hex: &str) -> PinnedImage {
-    let r = ImageRef::parse("127.0.0.1:5000/team/app").unwrap();
-    PinnedImage::new(
-        r.repository().clone(),
-        Digest::parse(&format!("sha256:{hex}")).unwrap(),
+    crate::registry::pinned_for_tests(
+        &format!("127.0.0.1:5000/team/app@sha256:{hex}"),
+        OCI_MANIFEST,
+        1234,
     )
 }
 
@@ -208,8 +210,7 @@ fn real_cosign_sig_manifest_parses_and_renders_byte_exact() {
     assert!(layer.digest().matches(&payload));
     // Our manifest renderer, given cosign's own config blob, reproduces cosign's bytes.
     let config = fixture("manifests/chihjenhuang-cosign1.sig-config.json");
-    let rendered =
-        manifest::render_manifest(&config, OCI_CONFIG_MEDIA_TYPE, &[layer.raw_json()], &[]);
+    let rendered = manifest::render_manifest(&config, OCI_CONFIG, &[layer.raw_json()], &[]);
     assert_eq!(rendered, bytes);
     assert_eq!(Digest::of(&rendered), *m.digest());
     // The layer descriptor survives a merge byte for byte.
@@ -232,7 +233,7 @@ fn bundled_sig_manifest() -> Vec<u8> {
     let config = sig_config([&Digest::of(&fixture("payloads/busybox.payload.json"))]);
     format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[{descriptor}],"annotations":{{"org.example/note":"kept"}}}}"#,
-        manifest::descriptor_json(OCI_CONFIG_MEDIA_TYPE, &Digest::of(&config), config.len() as u64)
+        manifest::descriptor_json(OCI_CONFIG, &Digest::of(&config), config.len() as u64)
     )
     .into_bytes()
 }
@@ -453,20 +454,17 @@ fn docker_schema2_sig_manifest_is_read_and_rewritten_as_oci() {
     let text = String::from_utf8(fixture("manifests/chihjenhuang-cosign1.sig-manifest.json"))
         .unwrap()
         .replace(
-            OCI_MANIFEST_MEDIA_TYPE,
+            OCI_MANIFEST,
             "application/vnd.docker.distribution.manifest.v2+json",
         )
-        .replace(
-            OCI_CONFIG_MEDIA_TYPE,
-            "application/vnd.docker.container.image.v1+json",
-        );
+        .replace(OCI_CONFIG, "application/vnd.docker.container.image.v1+json");
     let m = parse_sig_manifest(text.as_bytes()).unwrap();
     assert_eq!(m.kind(), ManifestKind::Docker);
     let k = TestKey::new(1);
     let out = merge(Some(&m), &[k.layer(b"{}")]);
     assert!(String::from_utf8(out.manifest)
         .unwrap()
-        .contains(OCI_MANIFEST_MEDIA_TYPE));
+        .contains(OCI_MANIFEST));
 }
 
 #[test]
@@ -594,7 +592,7 @@ fn tampered_payload_and_blob_mismatch_are_rejected() {
         "{reason}"
     );
     // Tampered payload with a descriptor made to match: the signature fails.
-    let forged = SignatureLayer::new(blob, &unb64(layer.signature_b64()));
+    let forged = SignatureLayer::from_parts(image(HEX_A), blob, &unb64(layer.signature_b64()));
     let checks = verify_layers(
         img.digest(),
         &[fetched(&forged)],
@@ -678,7 +676,7 @@ fn wrong_key_wrong_type_no_signature() {
     // No signature annotation; not a simple-signing layer.
     let bare = LayerDescriptor::parse(
         &format!(
-            r#"{{"mediaType":"{SIMPLESIGNING_MEDIA_TYPE}","size":{},"digest":"{}"}}"#,
+            r#"{{"mediaType":"{SIMPLESIGNING}","size":{},"digest":"{}"}}"#,
             layer.size(),
             layer.digest()
         ),
@@ -699,10 +697,9 @@ fn wrong_key_wrong_type_no_signature() {
         Some("layer has no dev.cosignproject.cosign/signature annotation")
     );
     let other_type = LayerDescriptor::parse(
-        &layer.descriptor_json().replace(
-            SIMPLESIGNING_MEDIA_TYPE,
-            "application/vnd.dsse.envelope.v1+json",
-        ),
+        &layer
+            .descriptor_json()
+            .replace(SIMPLESIGNING, "application/vnd.dsse.envelope.v1+json"),
         "t",
     )
     .unwrap();
@@ -794,12 +791,8 @@ fn signature_check_serializes_for_json_output() {
 
 // ---------------------------------------------------------------- referrers
 
-fn subject() -> ImageDescriptor {
-    ImageDescriptor {
-        media_type: OCI_MANIFEST_MEDIA_TYPE.into(),
-        digest: Digest::parse(&format!("sha256:{HEX_A}")).unwrap(),
-        size: 1234,
-    }
+fn subject() -> Descriptor {
+    image(HEX_A).descriptor().clone()
 }
 
 #[test]
@@ -807,7 +800,7 @@ fn referrers_artifact_fields_exact() {
     let k = TestKey::new(1);
     let p = payload(&image(HEX_A), &no_annotations());
     let layer = k.layer(&p);
-    let art = referrers_artifact(&subject(), &[layer.clone(), layer.clone()]);
+    let art = referrers_artifact(&layer);
     let expected = format!(
         concat!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
@@ -828,14 +821,11 @@ fn referrers_artifact_fields_exact() {
     assert_eq!(art.blobs[0].data, BlobData::Upload(p.clone()));
     assert_eq!(art.blobs[1].digest, Digest::of(&art.config));
     // Deterministic: the same signature is the same artifact.
-    assert_eq!(
-        referrers_artifact(&subject(), std::slice::from_ref(&layer)).digest,
-        art.digest
-    );
+    assert_eq!(referrers_artifact(&layer).digest, art.digest);
 
     let parsed = parse_referrers_artifact(&art.manifest).unwrap();
     assert_eq!(parsed.subject, subject());
-    assert_eq!(parsed.artifact_type, SIG_ARTIFACT_TYPE);
+    assert_eq!(parsed.artifact_type, SIG_ARTIFACT);
     assert_eq!(parsed.digest, art.digest);
     parsed.check_subject(&subject().digest).unwrap();
     assert!(parsed
@@ -856,7 +846,7 @@ fn referrers_artifact_fields_exact() {
 #[test]
 fn referrers_parser_accepts_cosign_v2_and_rejects_others() {
     let k = TestKey::new(1);
-    let art = referrers_artifact(&subject(), &[k.layer(b"{}")]);
+    let art = referrers_artifact(&k.layer(b"{}"));
     let text = String::from_utf8(art.manifest).unwrap();
     // cosign v2 wrote no top-level artifactType, only the config media type.
     let v2 = text.replace(
@@ -867,12 +857,12 @@ fn referrers_parser_accepts_cosign_v2_and_rejects_others() {
         parse_referrers_artifact(v2.as_bytes())
             .unwrap()
             .artifact_type,
-        SIG_ARTIFACT_TYPE
+        SIG_ARTIFACT
     );
     let no_subject = text.replace(
         &format!(
             r#","subject":{}"#,
-            manifest::descriptor_json(OCI_MANIFEST_MEDIA_TYPE, &subject().digest, 1234)
+            manifest::descriptor_json(OCI_MANIFEST, &subject().digest, 1234)
         ),
         "",
     );

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::layer::LayerDescriptor;
 use super::payload::SimpleSigning;
-use super::{SignatureError, PAYLOAD_TYPE, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE};
+use super::{SignatureError, PAYLOAD_TYPE, SIGNATURE_ANNOTATION};
 use crate::keys::PublicKey;
+use crate::media_types::SIMPLESIGNING;
 use crate::reference::Digest;
 
 /// Verify a base64 (standard, padded) DER signature over exactly `payload`: the offline
@@ -117,11 +118,11 @@ pub fn verify_layer(
         check.reason = Some(reason);
         check
     };
-    if d.media_type() != SIMPLESIGNING_MEDIA_TYPE {
+    if d.media_type() != SIMPLESIGNING {
         return fail(
             check,
             format!(
-                "layer media type is {}, not {SIMPLESIGNING_MEDIA_TYPE}",
+                "layer media type is {}, not {SIMPLESIGNING}",
                 d.media_type()
             ),
         );

@@ -1,0 +1,322 @@
+/*!
+Flags shared by several commands, and the one place where they become plain options.
+
+The modules below the commands take plain data ([`RegistryOptions`], [`PasswordSource`],
+[`BatchOptions`], [`SignOptions`]); clap types stop here. Conflicting or half-given flags are
+usage errors (exit 2) found before any work starts.
+*/
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::batch::{BatchOptions, ListSource};
+use crate::error::UsageError;
+use crate::keys::PasswordSource;
+use crate::reference::Repository;
+use crate::registry::{AuthFiles, CredentialSource, Credentials, RegistryOptions};
+use crate::signing::{Placement, SignOptions};
+use crate::verification::Lookup;
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Log what pinsign does on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// No progress bars and no buildah/skopeo output; only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// How to reach registries. Without credentials flags, credentials come from the auth
+/// files docker, podman, buildah and skopeo use.
+#[derive(Clone, Default, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct RegistryArgs {
+    /// Registry user name (overrides auth files).
+    #[arg(
+        long,
+        global = true,
+        env = "PINSIGN_REGISTRY_USERNAME",
+        value_name = "USER"
+    )]
+    pub registry_username: Option<String>,
+
+    /// Registry password or token; prefer the environment variable over the flag.
+    #[arg(
+        long,
+        global = true,
+        env = "PINSIGN_REGISTRY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub registry_password: Option<String>,
+
+    /// Trust this CA certificate (PEM) for registry TLS, in addition to the system roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub registry_cacert: Option<PathBuf>,
+
+    /// Talk plain HTTP to registries (for a local test registry only).
+    #[arg(long, global = true)]
+    pub allow_http_registry: bool,
+
+    /// Use TLS without verifying the registry's certificate (unsafe; prefer --registry-cacert).
+    #[arg(long, global = true)]
+    pub allow_insecure_registry: bool,
+}
+
+/// Never shows the password, so no `{:?}` of the command line can leak it.
+impl std::fmt::Debug for RegistryArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryArgs")
+            .field("registry_username", &self.registry_username)
+            .field(
+                "registry_password",
+                &self.registry_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("registry_cacert", &self.registry_cacert)
+            .field("allow_http_registry", &self.allow_http_registry)
+            .field("allow_insecure_registry", &self.allow_insecure_registry)
+            .finish()
+    }
+}
+
+impl RegistryArgs {
+    /// The plain registry options. Conflicting or half-given options are usage errors.
+    pub fn options(&self) -> anyhow::Result<RegistryOptions> {
+        let credentials =
+            match (&self.registry_username, &self.registry_password) {
+                (Some(u), Some(p)) => {
+                    let from_env = std::env::var("PINSIGN_REGISTRY_USERNAME").ok().as_deref()
+                        == Some(u.as_str());
+                    let how = if from_env {
+                        "PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD"
+                    } else {
+                        "--registry-username/--registry-password"
+                    };
+                    Some(Credentials::new(
+                        u.clone(),
+                        p.clone(),
+                        CredentialSource::Given(how.to_string()),
+                    ))
+                }
+                (None, None) => None,
+                (Some(_), None) => return Err(UsageError::new(
+                    "--registry-username needs --registry-password (or PINSIGN_REGISTRY_PASSWORD)",
+                )
+                .into()),
+                (None, Some(_)) => return Err(UsageError::new(
+                    "--registry-password needs --registry-username (or PINSIGN_REGISTRY_USERNAME)",
+                )
+                .into()),
+            };
+        if self.allow_insecure_registry && self.registry_cacert.is_some() {
+            return Err(UsageError::new(
+                "--allow-insecure-registry and --registry-cacert contradict each other: with a CA, drop --allow-insecure-registry",
+            )
+            .into());
+        }
+        let mut opts = RegistryOptions {
+            credentials,
+            ca_file: self.registry_cacert.clone(),
+            allow_http: self.allow_http_registry,
+            allow_insecure: self.allow_insecure_registry,
+            auth_files: AuthFiles::from_env(),
+            ..RegistryOptions::default()
+        };
+        // Tests shorten the retry backoff; never set in production.
+        if let Some(ms) = std::env::var("PINSIGN_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            opts.retry_base = std::time::Duration::from_millis(ms);
+        }
+        Ok(opts)
+    }
+}
+
+/// Where a private key's password comes from, after `PINSIGN_PASSWORD` and
+/// `COSIGN_PASSWORD` (which win, as in cosign).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PasswordArgs {
+    /// Read the private key password from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl PasswordArgs {
+    pub fn source(&self) -> PasswordSource {
+        PasswordSource {
+            file: self.password_file.clone(),
+        }
+    }
+}
+
+/// The images a batch command works on.
+#[derive(Debug, Clone, Args)]
+pub struct ImageListArgs {
+    /// Images: REG/REPO:TAG (pinned through the registry first) or REG/REPO@sha256:...
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+
+    /// Read more images from FILE, or stdin with '-': one per line, '#' starts a comment.
+    #[arg(long, value_name = "FILE|-")]
+    pub images_from: Option<String>,
+
+    /// How many images to work on at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+impl ImageListArgs {
+    pub fn options(&self) -> BatchOptions {
+        BatchOptions {
+            images: self.images.clone(),
+            images_from: self.images_from.as_deref().map(ListSource::parse),
+            concurrency: self.concurrency as usize,
+        }
+    }
+}
+
+/// `--output`: text lines for people, or one JSON document on stdout for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where signatures are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SignMode {
+    /// The `sha256-<hex>.sig` tag (what cosign, Kyverno's default and Zot read).
+    #[default]
+    Tag,
+    /// An OCI 1.1 artifact with `subject`, found through the referrers API.
+    Referrers,
+}
+
+/// Where to look for signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VerifyMode {
+    /// The `sha256-<hex>.sig` tag.
+    #[default]
+    Tag,
+    /// The OCI 1.1 referrers API.
+    Referrers,
+    /// Both (a registry without the referrers API is then just skipped).
+    Any,
+}
+
+/// What every signature of a run carries and where it goes: shared by `sign-digest` and
+/// `build-push --sign`, so both store signatures exactly alike.
+#[derive(Debug, Clone, Args)]
+pub struct SignatureArgs {
+    /// Annotation KEY=VALUE put in the payload's "optional" map (repeatable).
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    /// On an index, also sign every child manifest.
+    #[arg(long)]
+    pub recursive: bool,
+
+    /// Store signatures in this repository instead of the image's (like COSIGN_REPOSITORY).
+    #[arg(long, env = "COSIGN_REPOSITORY", value_name = "REG/REPO")]
+    pub signature_repo: Option<String>,
+
+    /// Where to store signatures.
+    #[arg(long, value_enum, default_value_t)]
+    pub mode: SignMode,
+}
+
+impl SignatureArgs {
+    /// The signing options for a key (`KEY`: a path or env://VAR).
+    pub fn options(&self, key: &str, password: &PasswordArgs) -> anyhow::Result<SignOptions> {
+        let repository = Repository::parse_optional(self.signature_repo.as_deref())?;
+        let placement = match (self.mode, repository) {
+            (SignMode::Tag, repository) => Placement::Tag { repository },
+            (SignMode::Referrers, None) => Placement::Referrers,
+            (SignMode::Referrers, Some(_)) => return Err(UsageError::new(
+                "--signature-repo (or COSIGN_REPOSITORY) works with --mode tag only: a referrer must live beside its subject; unset it or use --mode tag",
+            )
+            .into()),
+        };
+        Ok(SignOptions {
+            key: key.to_string(),
+            password: password.source(),
+            annotations: crate::signature::parse_annotations(&self.annotations)?,
+            placement,
+            recursive: self.recursive,
+        })
+    }
+
+    /// True when a flag that only means something when signing was given.
+    pub fn any_signing_flag(&self) -> bool {
+        !self.annotations.is_empty() || self.recursive
+    }
+}
+
+/// Where `verify` looks, from `--mode` and `--signature-repo`.
+pub fn lookup(mode: VerifyMode, signature_repo: Option<&str>) -> anyhow::Result<Lookup> {
+    let repository = Repository::parse_optional(signature_repo)?;
+    Ok(match (mode, repository) {
+        (VerifyMode::Tag, repository) => Lookup::Tag { repository },
+        (VerifyMode::Any, repository) => Lookup::Any { repository },
+        (VerifyMode::Referrers, None) => Lookup::Referrers,
+        (VerifyMode::Referrers, Some(_)) => return Err(UsageError::new(
+            "--signature-repo (or COSIGN_REPOSITORY) does not apply to --mode referrers: referrers live beside their subject; unset it or use --mode tag or any",
+        )
+        .into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicting_tls_options_are_usage_errors() {
+        let args = RegistryArgs {
+            allow_insecure_registry: true,
+            registry_cacert: Some("ca.pem".into()),
+            ..Default::default()
+        };
+        let e = args.options().unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        let args = RegistryArgs {
+            registry_username: Some("u".into()),
+            ..Default::default()
+        };
+        assert!(args.options().is_err());
+    }
+
+    #[test]
+    fn referrers_mode_with_a_signature_repo_is_refused_in_sign_and_verify() {
+        let args = SignatureArgs {
+            annotations: vec![],
+            recursive: false,
+            signature_repo: Some("reg.example/sigs".into()),
+            mode: SignMode::Referrers,
+        };
+        let e = args.options("k", &PasswordArgs::default()).unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        let e = lookup(VerifyMode::Referrers, Some("reg.example/sigs")).unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(matches!(
+            lookup(VerifyMode::Any, Some("reg.example/sigs")).unwrap(),
+            Lookup::Any {
+                repository: Some(_)
+            }
+        ));
+        // An empty COSIGN_REPOSITORY means the image's own repository, as in cosign.
+        assert!(matches!(
+            lookup(VerifyMode::Referrers, Some("")).unwrap(),
+            Lookup::Referrers
+        ));
+    }
+}

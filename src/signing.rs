@@ -1,0 +1,178 @@
+/*!
+Making signatures: the one path from a key and a pinned image to a signature stored in the
+registry. `sign-digest`, `build-push --sign` and `rotate` all sign through [`Signer`].
+
+It takes only a [`PinnedImage`], which only the registry can make, so a tag never reaches
+it. Options are plain data ([`SignOptions`]); the key is loaded once per process (scrypt is
+the slowest part of a signature) and shared by every image of a batch.
+*/
+
+use std::collections::BTreeMap;
+
+use crate::keys::{PasswordSource, SigningKey};
+use crate::reference::{Digest, Repository};
+use crate::registry::{PinnedImage, Registry};
+use crate::signature::SignatureLayer;
+use crate::storage::{self, Stored};
+
+/// Where a signature goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The `sha256-<hex>.sig` tag, in the image's repository or in `repository` (cosign's
+    /// `COSIGN_REPOSITORY`).
+    Tag { repository: Option<Repository> },
+    /// An OCI 1.1 referrers artifact beside the image (it has no repository of its own: a
+    /// referrer must live where its subject is).
+    Referrers,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement::Tag { repository: None }
+    }
+}
+
+impl Placement {
+    /// The repository a write for `image` touches (for push tokens).
+    pub fn repository_for<'a>(&'a self, image: &'a Repository) -> &'a Repository {
+        match self {
+            Placement::Tag {
+                repository: Some(r),
+            } => r,
+            _ => image,
+        }
+    }
+}
+
+/// What a signing run needs: plain data the CLI fills in.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// The private key: a file path or `env://VAR`.
+    pub key: String,
+    pub password: PasswordSource,
+    /// `-a KEY=VALUE`: the payload's `optional` map.
+    pub annotations: BTreeMap<String, String>,
+    pub placement: Placement,
+    /// On an index, also sign every child manifest.
+    pub recursive: bool,
+}
+
+/// A loaded key plus what every signature of this run carries and where it goes.
+pub struct Signer {
+    key: SigningKey,
+    annotations: BTreeMap<String, String>,
+    placement: Placement,
+    recursive: bool,
+}
+
+/// What happened to an image or one of its signatures (`status` in JSON output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A new signature was stored.
+    Signed,
+    /// The same signature was already stored; nothing was written.
+    Unchanged,
+    /// The image could not be signed (see `error`).
+    Failed,
+}
+
+/// One signature written (or found already there).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Signed {
+    pub pinned: PinnedImage,
+    pub digest: Digest,
+    pub signature_ref: String,
+    pub signature_manifest_digest: Digest,
+    pub layers: usize,
+    /// `signed`, or `unchanged` when the same signature was already stored.
+    pub status: Status,
+}
+
+impl Signed {
+    fn new(image: &PinnedImage, stored: Stored) -> Signed {
+        Signed {
+            pinned: image.clone(),
+            digest: image.digest().clone(),
+            signature_ref: stored.signature_ref,
+            signature_manifest_digest: stored.manifest_digest,
+            layers: stored.layers,
+            status: if stored.changed {
+                Status::Signed
+            } else {
+                Status::Unchanged
+            },
+        }
+    }
+
+    /// `signed REG/REPO@sha256:... (signature REF[, already there])`.
+    pub fn text_line(&self) -> String {
+        let note = if self.status == Status::Unchanged {
+            ", already there"
+        } else {
+            ""
+        };
+        format!(
+            "signed {} (signature {}{note})",
+            self.pinned, self.signature_ref
+        )
+    }
+}
+
+impl Signer {
+    /// Load the key (asking for its password if needed) for these options.
+    pub fn load(opts: SignOptions) -> anyhow::Result<Signer> {
+        let key = SigningKey::load(&opts.key, &opts.password)?;
+        Ok(Signer {
+            key,
+            annotations: opts.annotations,
+            placement: opts.placement,
+            recursive: opts.recursive,
+        })
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Tell the registry which repositories this run will push to, so their tokens are
+    /// fetched with push rights the first time.
+    pub fn announce(&self, registry: &Registry, image: &Repository) {
+        registry.will_push(self.placement.repository_for(image));
+    }
+
+    /// Sign `image` and, with `recursive` on an index, every child manifest.
+    pub async fn sign(
+        &self,
+        registry: &Registry,
+        image: &PinnedImage,
+    ) -> anyhow::Result<Vec<Signed>> {
+        let mut targets = vec![image.clone()];
+        if self.recursive && image.is_index() {
+            targets.extend(registry.index_children(image).await?);
+        }
+        let mut signed = Vec::with_capacity(targets.len());
+        for target in &targets {
+            signed.push(self.sign_at(registry, target, &self.placement).await?);
+        }
+        Ok(signed)
+    }
+
+    /// Sign one pinned manifest and store the signature at `placement` (rotation stores
+    /// a new signature where the old one was found).
+    pub async fn sign_at(
+        &self,
+        registry: &Registry,
+        image: &PinnedImage,
+        placement: &Placement,
+    ) -> anyhow::Result<Signed> {
+        let layer = SignatureLayer::sign(image, &self.annotations, &self.key);
+        let stored = match placement {
+            Placement::Tag { repository } => {
+                storage::store_in_tag(registry, &layer, repository.as_ref()).await?
+            }
+            Placement::Referrers => storage::store_as_referrer(registry, &layer).await?,
+        };
+        Ok(Signed::new(image, stored))
+    }
+}
