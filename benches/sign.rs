@@ -11,6 +11,8 @@ Without `--bench` (as `cargo test --all-targets` runs it) it only says so and ex
 benchmark, not a test, and it asserts nothing about time.
 */
 
+// The benchmark uses a part of the test harness; the rest is dead code here.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -271,66 +271,34 @@ pub async fn build_and_push(
             }
             if multi {
                 // A fresh list name each run: `--manifest` would add to a stale list.
-                let _ = run_tool(
-                    "buildah",
-                    ["manifest", "rm", local.as_str()],
-                    &ToolOutput::silent(),
-                )
-                .await;
-                // One platform per build, in the order given: `buildah build --platform a,b
-                // --manifest L` adds the images in the order their builds finish, so the
-                // index (and its digest) would change from run to run.
-                for platform in &spec.platforms {
-                    let mut one = args.clone();
-                    one.extend(["--platform".into(), platform.into()]);
-                    one.extend(["--manifest".into(), local.clone().into()]);
-                    one.push(spec.context.clone().into_os_string());
-                    out.phase(format!("building {platform} for {target}"));
-                    if let Err(e) = run_tool("buildah", one, out).await {
-                        let _ = run_tool(
-                            "buildah",
-                            ["manifest", "rm", local.as_str()],
-                            &ToolOutput::silent(),
-                        )
-                        .await;
-                        return Err(e.context(format!("building {platform} for {target} failed")));
+                remove_local(&local, true).await;
+            }
+            let built = build_local(spec, &args, &local, target, out).await;
+            let pushed = match built {
+                Ok(()) => {
+                    let mut push: Vec<OsString> = if multi {
+                        vec!["manifest".into(), "push".into(), "--all".into()]
+                    } else {
+                        vec!["push".into()]
+                    };
+                    if quiet {
+                        push.push("--quiet".into());
                     }
+                    push.extend(["--format".into(), "oci".into()]);
+                    push.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
+                    push.extend(access.flags(""));
+                    push.extend([local.clone().into(), dest.into()]);
+                    out.phase(format!("pushing {target}"));
+                    run_tool("buildah", push, out)
+                        .await
+                        .with_context(|| format!("pushing to {target} failed"))
                 }
-            } else {
-                if let Some(platform) = spec.platforms.first() {
-                    args.extend(["--platform".into(), platform.into()]);
-                }
-                args.extend(["--tag".into(), local.clone().into()]);
-                args.push(spec.context.clone().into_os_string());
-                out.phase(format!("building {target}"));
-                run_tool("buildah", args, out)
-                    .await
-                    .with_context(|| format!("building {target} failed"))?;
-            }
-
-            let mut push: Vec<OsString> = if multi {
-                vec!["manifest".into(), "push".into(), "--all".into()]
-            } else {
-                vec!["push".into()]
+                Err(e) => Err(e),
             };
-            if quiet {
-                push.push("--quiet".into());
-            }
-            push.extend(["--format".into(), "oci".into()]);
-            push.extend(["--digestfile".into(), digest_file.clone().into_os_string()]);
-            push.extend(access.flags(""));
-            push.extend([local.clone().into(), dest.into()]);
-            out.phase(format!("pushing {target}"));
-            let pushed = run_tool("buildah", push, out).await;
-            if multi {
-                let _ = run_tool(
-                    "buildah",
-                    ["manifest", "rm", local.as_str()],
-                    &ToolOutput::silent(),
-                )
-                .await;
-            }
-            pushed.with_context(|| format!("pushing to {target} failed"))?;
+            // The local image (or list) was only a vehicle for the push: never leave it in
+            // the user's buildah storage, whether the build or push worked or not.
+            remove_local(&local, multi).await;
+            pushed?;
         }
         Source::Copy(from) => {
             anyhow::ensure!(
@@ -358,6 +326,53 @@ pub async fn build_and_push(
         }
     }
     read_digest_file(&digest_file)
+}
+
+/// `buildah build` into the local image `local`: one build, or for several platforms one
+/// build per platform into the manifest list `local`, in the order given (`buildah build
+/// --platform a,b --manifest L` adds the images in the order their builds finish, so the
+/// index, and its digest, would change from run to run).
+async fn build_local(
+    spec: &BuildSpec,
+    args: &[OsString],
+    local: &str,
+    target: &ImageRef,
+    out: &ToolOutput,
+) -> anyhow::Result<()> {
+    if spec.platforms.len() > 1 {
+        for platform in &spec.platforms {
+            let mut one = args.to_vec();
+            one.extend(["--platform".into(), platform.into()]);
+            one.extend(["--manifest".into(), local.into()]);
+            one.push(spec.context.clone().into_os_string());
+            out.phase(format!("building {platform} for {target}"));
+            run_tool("buildah", one, out)
+                .await
+                .with_context(|| format!("building {platform} for {target} failed"))?;
+        }
+        return Ok(());
+    }
+    let mut one = args.to_vec();
+    if let Some(platform) = spec.platforms.first() {
+        one.extend(["--platform".into(), platform.into()]);
+    }
+    one.extend(["--tag".into(), local.into()]);
+    one.push(spec.context.clone().into_os_string());
+    out.phase(format!("building {target}"));
+    run_tool("buildah", one, out)
+        .await
+        .with_context(|| format!("building {target} failed"))
+}
+
+/// Remove the local image (`buildah rmi`) or manifest list (`buildah manifest rm`) a build
+/// made; quietly, as it may not exist.
+async fn remove_local(local: &str, list: bool) {
+    let args: &[&str] = if list {
+        &["manifest", "rm", local]
+    } else {
+        &["rmi", local]
+    };
+    let _ = run_tool("buildah", args.iter().copied(), &ToolOutput::silent()).await;
 }
 
 /// Read a `--digestfile`: `sha256:<hex>`, no newline (tolerate one).

@@ -18,6 +18,7 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::DecodePublicKey as _;
 
 use crate::support::client::{Endpoint, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::support::outcome::{Outcome, RunExt as _};
 use crate::support::{images, Registry};
 
 /// Generous: the machine is shared with other test runs.
@@ -144,6 +145,36 @@ impl Ws {
         bin
     }
 
+    /// A directory holding a `buildah` wrapper whose `push` fails (as a refused or broken
+    /// push would) and which runs every other subcommand for real.
+    fn failing_push_wrapper(&self) -> PathBuf {
+        let bin = self.path("failing-push");
+        std::fs::create_dir_all(&bin).unwrap();
+        let real = support::require_tool("buildah");
+        let script = format!(
+            "#!/bin/sh\n\
+             if [ \"$1\" = push ]; then echo 'Error: pushing is broken in this test' >&2; exit 125; fi\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        );
+        let path = bin.join("buildah");
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    }
+
+    /// The names of the images in this workspace's buildah store, one per line.
+    fn local_images(&self) -> String {
+        let output = std::process::Command::new(support::require_tool("buildah"))
+            .envs(self.env())
+            .args(["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"])
+            .output()
+            .expect("run buildah images");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// What a wrapper recorded (empty if the tool never ran).
     fn recorded(&self, file: &str) -> String {
         std::fs::read_to_string(self.path(file)).unwrap_or_default()
@@ -159,75 +190,8 @@ fn path_with(first: &Path) -> std::ffi::OsString {
     std::env::join_paths(dirs).unwrap()
 }
 
-/// A finished command.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut assert_cmd::Command) -> Out {
-    let output = cmd.output().expect("run pinsign");
-    let out = Out {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        !out.stderr.contains("panicked"),
-        "pinsign panicked:\n{}",
-        out.stderr
-    );
-    out
-}
-
-/// Runs `cmd`, expecting success.
-fn ok(cmd: &mut assert_cmd::Command) -> Out {
-    let out = run(cmd);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "pinsign failed\nstdout:\n{}\nstderr:\n{}",
-        out.stdout,
-        out.stderr
-    );
-    out
-}
-
-/// Runs `cmd`, expecting exit `code`; returns the one `pinsign: error:` line (checked to be the
-/// only one, and the last line of stderr).
-fn fails(cmd: &mut assert_cmd::Command, code: i32) -> (Out, String) {
-    let out = run(cmd);
-    assert_eq!(
-        out.code,
-        Some(code),
-        "exit code\nstdout:\n{}\nstderr:\n{}",
-        out.stdout,
-        out.stderr
-    );
-    assert_eq!(out.stdout, "", "nothing on stdout for a failure");
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("pinsign: error:") || l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line:\n{}", out.stderr);
-    // pinsign's own errors come last; clap's usage errors come first, with a usage hint after.
-    if errors[0].starts_with("pinsign: error:") {
-        assert_eq!(
-            out.stderr.lines().last(),
-            Some(errors[0]),
-            "the error is the last line:\n{}",
-            out.stderr
-        );
-    }
-    let line = errors[0].to_string();
-    eprintln!("{line}");
-    (out, line)
-}
-
 /// The pinned reference on the last stdout line, split: (`HOST/REPO`, `sha256:...`).
-fn pinned(out: &Out) -> (String, String) {
+fn pinned(out: &Outcome) -> (String, String) {
     let last = out.stdout.lines().last().expect("a line on stdout");
     let (repo, digest) = last
         .split_once('@')
@@ -245,7 +209,7 @@ fn is_digest(s: &str) -> bool {
 }
 
 /// stdout holds exactly one line: the pinned reference. Returns its digest.
-fn only_pinned_line(out: &Out, ep: &Endpoint, repo: &str) -> String {
+fn only_pinned_line(out: &Outcome, ep: &Endpoint, repo: &str) -> String {
     assert_eq!(
         out.stdout.lines().count(),
         1,
@@ -259,7 +223,7 @@ fn only_pinned_line(out: &Out, ep: &Endpoint, repo: &str) -> String {
 }
 
 /// stdout is exactly one JSON document.
-fn json_doc(out: &Out) -> serde_json::Value {
+fn json_doc(out: &Outcome) -> serde_json::Value {
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout))
 }
@@ -356,6 +320,147 @@ fn check_cosign_signature(
 // Build mode
 // ---------------------------------------------------------------------------------------------
 
+/// A build leaves nothing of its own in buildah's storage: not after a push, not after a
+/// failed build, not after a failed push (multi-platform builds remove their list too).
+#[test]
+fn no_local_image_is_left_in_buildahs_storage() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let ws = Ws::new();
+    let good = ws.context(
+        "good",
+        &[
+            ("Containerfile", &containerfile("left")),
+            ("payload.txt", "left\n"),
+        ],
+    );
+    let bad = ws.context(
+        "bad",
+        &[("Containerfile", "FROM scratch\nCOPY missing.txt /\n")],
+    );
+    let leftovers = |what: &str| {
+        let images = ws.local_images();
+        assert!(
+            !images.contains("pinsign-build-"),
+            "{what} left a local image:\n{images}"
+        );
+    };
+    ws.build_push(&ep, &ep.image("left/app:v1"))
+        .arg("--context")
+        .arg(&good)
+        .outcome()
+        .ok();
+    leftovers("a successful build-push");
+    ws.build_push(&ep, &ep.image("left/app:v2"))
+        .arg("--context")
+        .arg(&bad)
+        .outcome()
+        .failure(1, &["building"]);
+    leftovers("a failed build");
+    // buildah builds, then its push fails.
+    ws.build_push(&ep, &ep.image("left/app:v3"))
+        .env("PATH", path_with(&ws.failing_push_wrapper()))
+        .arg("--context")
+        .arg(&good)
+        .outcome()
+        .failure(1, &["pushing to"]);
+    leftovers("a failed push");
+}
+
+/// `build-push --sign` stores its signature exactly where `sign-digest` would: in
+/// `COSIGN_REPOSITORY` or `--signature-repo`, or as a referrer with `--mode referrers`; and
+/// `verify`, looking in the same place, finds it.
+#[test]
+fn sign_honours_the_signature_repository_and_mode() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let ws = Ws::new();
+    let context = ws.context(
+        "ctx",
+        &[
+            ("Containerfile", &containerfile("placed")),
+            ("payload.txt", "placed\n"),
+        ],
+    );
+    let key = Path::new(KEYS).join(KEY);
+    let public = Path::new(KEYS).join(KEY_PUB);
+    let verify = |ep: &Endpoint, pinned: &str, envs: &[(&str, String)], args: &[&str]| {
+        let mut cmd = ws.pinsign();
+        ep.configure_pinsign(&mut cmd);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.arg("verify")
+            .arg(pinned)
+            .arg("--key")
+            .arg(&public)
+            .args(args)
+            .outcome()
+    };
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<String>);
+    let cases: [Case; 2] = [
+        (
+            "placed/env",
+            vec![("COSIGN_REPOSITORY", ep.image("sigs/from-env"))],
+            vec![],
+        ),
+        (
+            "placed/flag",
+            vec![],
+            vec!["--signature-repo".into(), ep.image("sigs/from-flag")],
+        ),
+    ];
+    for (repo, envs, flags) in cases {
+        let out = ws
+            .build_push(&ep, &ep.image(&format!("{repo}:v1")))
+            .env("PINSIGN_PASSWORD", KEY_PASSWORD)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["--sign", "--key"])
+            .arg(&key)
+            .args(&flags)
+            .arg("--context")
+            .arg(&context)
+            .outcome()
+            .ok();
+        let (_, digest) = pinned(&out);
+        let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+        let sig_repo = if flags.is_empty() {
+            "sigs/from-env"
+        } else {
+            "sigs/from-flag"
+        };
+        assert_eq!(ep.head_manifest(sig_repo, &sig_tag).status, 200, "{repo}");
+        assert_eq!(
+            ep.head_manifest(repo, &sig_tag).status,
+            404,
+            "{repo}: nothing beside the image"
+        );
+        let pinned_ref = format!("{}@{digest}", ep.image(repo));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        verify(&ep, &pinned_ref, &envs, &flags).ok();
+        // Without the signature repository, verify looks beside the image and finds nothing.
+        verify(&ep, &pinned_ref, &[], &[]).error(1, &["no signatures found"]);
+    }
+
+    // --mode referrers, on a registry with the referrers API.
+    let ferro = support::Ferro::start();
+    let fep = ferro.endpoint();
+    let out = ws
+        .build_push(&fep, &fep.image("placed/referrer:v1"))
+        .env("PINSIGN_PASSWORD", KEY_PASSWORD)
+        .args(["--sign", "--mode", "referrers", "--key"])
+        .arg(&key)
+        .arg("--context")
+        .arg(&context)
+        .outcome()
+        .ok();
+    let (_, digest) = pinned(&out);
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+    assert_eq!(fep.head_manifest("placed/referrer", &sig_tag).status, 404);
+    let pinned_ref = format!("{}@{digest}", fep.image("placed/referrer"));
+    verify(&fep, &pinned_ref, &[], &["--mode", "referrers"]).ok();
+}
+
 #[test]
 fn build_pushes_an_oci_image_and_pins_the_digest_the_registry_serves() {
     let reg = Registry::tls();
@@ -374,14 +479,16 @@ fn build_pushes_an_oci_image_and_pins_the_digest_the_registry_serves() {
     );
     let digest_file = ws.path("out/digest");
     std::fs::create_dir_all(digest_file.parent().unwrap()).unwrap();
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("app:v1"))
         .arg("--context")
         .arg(&context)
         .args(["--build-arg", "GREETING=hello"])
         .args(["--label", "org.example.team=build"])
         .arg("--digest-file")
-        .arg(&digest_file));
+        .arg(&digest_file)
+        .outcome()
+        .ok();
 
     // stdout: only the pin; the tools' progress went to stderr.
     let digest = only_pinned_line(&out, &ep, "app");
@@ -437,7 +544,7 @@ fn containerfile_then_dockerfile_by_default_and_file_overrides() {
         if let Some(file) = file {
             cmd.args(["-f", file]);
         }
-        let out = ok(&mut cmd);
+        let out = cmd.outcome().ok();
         let digest = only_pinned_line(&out, &ep, "lookup");
         assert_eq!(out.stderr, "", "-q: nothing on stderr");
         let config = config(&ep, "lookup", &digest);
@@ -455,11 +562,13 @@ fn source_date_epoch_makes_builds_reproducible() {
         let ws = Ws::new();
         let context = ws.path("ctx");
         images::write_context(&context, SEED);
-        let out = ok(ws
+        let out = ws
             .build_push(&ep, &ep.image(&format!("repro:{tag}")))
             .env("SOURCE_DATE_EPOCH", "0")
             .args(["-q", "--platform", "linux/amd64", "--context"])
-            .arg(&context));
+            .arg(&context)
+            .outcome()
+            .ok();
         digests.push(only_pinned_line(&out, &ep, "repro"));
     }
     assert_eq!(digests[0], digests[1], "same context, same digest");
@@ -486,11 +595,13 @@ fn two_platforms_give_one_deterministic_oci_index_in_the_order_given() {
                 ("payload.txt", "multi\n"),
             ],
         );
-        let out = ok(ws
+        let out = ws
             .build_push(&ep, &ep.image(&format!("multi:{tag}")))
             .env("SOURCE_DATE_EPOCH", "0")
             .args(["--platform", platforms, "--output", "json", "--context"])
-            .arg(&context));
+            .arg(&context)
+            .outcome()
+            .ok();
         let doc = json_doc(&out);
         assert!(!out.stderr.contains("STEP"), "json implies quiet tools");
         let digest = doc["digest"].as_str().unwrap().to_string();
@@ -550,10 +661,12 @@ fn copy_mode_preserves_oci_digests_and_converts_docker_archives() {
     // oci:DIR:TAG, with the tools' progress on stderr.
     let layout = ws.path("layout");
     let image = store.write_oci_layout(SEED, &layout, "v1");
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("copy:layout"))
         .arg("--from")
-        .arg(format!("oci:{}:v1", layout.display())));
+        .arg(format!("oci:{}:v1", layout.display()))
+        .outcome()
+        .ok();
     assert_eq!(only_pinned_line(&out, &ep, "copy"), image);
     assert!(out.stderr.contains("Writing manifest"), "{}", out.stderr);
     assert_eq!(
@@ -564,11 +677,13 @@ fn copy_mode_preserves_oci_digests_and_converts_docker_archives() {
     // oci-archive:PATH, quiet.
     let archive = ws.path("image.tar");
     assert_eq!(store.write_oci_archive(SEED, &archive, "v1"), image);
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("copy:archive"))
         .arg("-q")
         .arg("--from")
-        .arg(format!("oci-archive:{}", archive.display())));
+        .arg(format!("oci-archive:{}", archive.display()))
+        .outcome()
+        .ok();
     assert_eq!(only_pinned_line(&out, &ep, "copy"), image);
     assert_eq!(out.stderr, "", "-q: nothing on stderr");
     assert_eq!(head(&ep, "copy", "archive").0, image);
@@ -585,11 +700,13 @@ fn copy_mode_preserves_oci_digests_and_converts_docker_archives() {
                 docker.display()
             )),
     );
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("copy:docker"))
         .args(["-q", "--output", "json", "--digest-file", "docker.digest"])
         .arg("--from")
-        .arg(format!("docker-archive:{}", docker.display())));
+        .arg(format!("docker-archive:{}", docker.display()))
+        .outcome()
+        .ok();
     let doc = json_doc(&out);
     let converted = doc["digest"].as_str().unwrap().to_string();
     assert_eq!(doc["media_type"], OCI_MANIFEST, "{doc}");
@@ -625,11 +742,13 @@ fn copy_mode_preserves_oci_digests_and_converts_docker_archives() {
             .arg(format!("oci:{}:v1", index_layout.display())),
     );
     let index = images::read_digest_file(&digest_file);
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("copy:index"))
         .arg("-q")
         .arg("--from")
-        .arg(format!("oci:{}:v1", index_layout.display())));
+        .arg(format!("oci:{}:v1", index_layout.display()))
+        .outcome()
+        .ok();
     assert_eq!(only_pinned_line(&out, &ep, "copy"), index);
     assert_eq!(
         head(&ep, "copy", "index"),
@@ -661,13 +780,15 @@ fn sign_stores_a_cosign_signature_over_exactly_the_pushed_digest() {
         ],
     );
     let key = Path::new(KEYS).join(KEY);
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("team/signed:v1"))
         .env("PINSIGN_PASSWORD", KEY_PASSWORD)
         .args(["--output", "json", "--sign", "--key"])
         .arg(&key)
         .args(["-a", "team=ci", "--digest-file", "digest", "--context"])
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     let doc = json_doc(&out);
     let digest = doc["digest"].as_str().unwrap().to_string();
     assert!(is_digest(&digest), "{doc}");
@@ -703,13 +824,15 @@ fn sign_stores_a_cosign_signature_over_exactly_the_pushed_digest() {
     );
 
     // Text mode: the signature line goes to stderr, the pin stays the only stdout line.
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("team/signed:v2"))
         .env("PINSIGN_PASSWORD", KEY_PASSWORD)
         .args(["--sign", "--key"])
         .arg(&key)
         .arg("--context")
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     let second = only_pinned_line(&out, &ep, "team/signed");
     assert!(
         out.stderr
@@ -740,30 +863,36 @@ fn tool_output_never_reaches_stdout() {
     );
 
     // --output json: one document, tools silenced.
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("out:json"))
         .args(["--output", "json", "--context"])
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     let doc = json_doc(&out);
     assert_eq!(doc["image"], ep.image("out:json"));
     assert!(doc.get("signatures").is_none(), "{doc}");
     assert!(!out.stderr.contains("STEP"), "{}", out.stderr);
 
     // -v --output json: the tools speak, on stderr only.
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("out:verbose"))
         .args(["-v", "--output", "json", "--context"])
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     let doc = json_doc(&out);
     assert_eq!(doc["media_type"], OCI_MANIFEST);
     assert!(out.stderr.contains("STEP 1/"), "{}", out.stderr);
     assert!(out.stderr.contains("Writing manifest"), "{}", out.stderr);
 
     // -q text: the pin and nothing else anywhere.
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("out:quiet"))
         .args(["-q", "--context"])
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     only_pinned_line(&out, &ep, "out");
     assert_eq!(out.stderr, "");
 }
@@ -785,11 +914,13 @@ fn credentials_reach_the_tools_only_through_a_private_auth_file() {
     let path = path_with(&wrappers);
 
     // Two platforms: buildah build (twice) and buildah manifest push with the auth file.
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("private/app:multi"))
         .env("PATH", &path)
         .args(["-q", "--platform", "linux/amd64,linux/arm64", "--context"])
-        .arg(&context));
+        .arg(&context)
+        .outcome()
+        .ok();
     let (_, digest) = pinned(&out);
     assert_eq!(
         head(&ep, "private/app", "multi"),
@@ -799,11 +930,13 @@ fn credentials_reach_the_tools_only_through_a_private_auth_file() {
     // Copy mode: skopeo copy with --dest-authfile.
     let archive = ws.path("image.tar");
     let image = images::store().write_oci_archive(SEED, &archive, "v1");
-    let out = ok(ws
+    let out = ws
         .build_push(&ep, &ep.image("private/app:copied"))
         .env("PATH", &path)
         .args(["-q", "--from"])
-        .arg(format!("oci-archive:{}", archive.display())));
+        .arg(format!("oci-archive:{}", archive.display()))
+        .outcome()
+        .ok();
     assert_eq!(pinned(&out).1, image);
     assert_eq!(head(&ep, "private/app", "copied").0, image);
 
@@ -903,13 +1036,13 @@ fn an_empty_or_malformed_digest_file_is_an_error() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let image = ep.image(&format!("spoiled/{name}:v1"));
-        let (out, line) = fails(
-            ws.build_push(&ep, &image)
-                .env("PATH", path_with(&bin))
-                .args(["-q", "--context"])
-                .arg(&context),
-            1,
-        );
+        let out = ws
+            .build_push(&ep, &image)
+            .env("PATH", path_with(&bin))
+            .args(["-q", "--context"])
+            .arg(&context)
+            .outcome();
+        let line = out.failure(1, &[]);
         assert!(line.contains("digest file"), "{line}");
         assert!(line.contains(expected), "{line}");
         assert!(out.stdout.is_empty(), "no pin printed: {}", out.stdout);
@@ -931,13 +1064,13 @@ fn missing_tools_are_named_with_the_command_that_installs_them() {
         ],
     );
     for platforms in ["linux/amd64", "linux/amd64,linux/arm64"] {
-        let (_, line) = fails(
-            ws.build_push(&ep, &ep.image("tools:v1"))
-                .env("PATH", &empty)
-                .args(["--platform", platforms, "--context"])
-                .arg(&context),
-            1,
-        );
+        let line = ws
+            .build_push(&ep, &ep.image("tools:v1"))
+            .env("PATH", &empty)
+            .args(["--platform", platforms, "--context"])
+            .arg(&context)
+            .outcome()
+            .failure(1, &[]);
         assert!(
             line.contains("buildah not found: install buildah (apt-get install buildah)"),
             "{line}"
@@ -945,13 +1078,13 @@ fn missing_tools_are_named_with_the_command_that_installs_them() {
     }
     let archive = ws.path("image.tar");
     std::fs::write(&archive, "not read").unwrap();
-    let (_, line) = fails(
-        ws.build_push(&ep, &ep.image("tools:v1"))
-            .env("PATH", &empty)
-            .arg("--from")
-            .arg(format!("oci-archive:{}", archive.display())),
-        1,
-    );
+    let line = ws
+        .build_push(&ep, &ep.image("tools:v1"))
+        .env("PATH", &empty)
+        .arg("--from")
+        .arg(format!("oci-archive:{}", archive.display()))
+        .outcome()
+        .failure(1, &[]);
     assert!(
         line.contains("skopeo not found: install skopeo (apt-get install skopeo)"),
         "{line}"
@@ -987,7 +1120,8 @@ fn a_failed_build_reports_the_tools_last_lines_and_pushes_nothing() {
         if quiet {
             cmd.arg("-q");
         }
-        let (out, line) = fails(cmd.arg("--context").arg(context), 1);
+        let out = cmd.arg("--context").arg(context).outcome();
+        let line = out.failure(1, &[]);
         if quiet {
             assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         }
@@ -996,12 +1130,12 @@ fn a_failed_build_reports_the_tools_last_lines_and_pushes_nothing() {
         assert!(line.contains(hint), "the tool's last lines: {line}");
     }
     // With several platforms, the failing one is named.
-    let (_, line) = fails(
-        ws.build_push(&ep, &ep.image("broken:multi"))
-            .args(["-q", "--platform", "linux/amd64,linux/arm64", "--context"])
-            .arg(&missing),
-        1,
-    );
+    let line = ws
+        .build_push(&ep, &ep.image("broken:multi"))
+        .args(["-q", "--platform", "linux/amd64,linux/arm64", "--context"])
+        .arg(&missing)
+        .outcome()
+        .failure(1, &[]);
     assert!(
         line.contains(&format!(
             "building linux/amd64 for {}",
@@ -1027,14 +1161,14 @@ fn a_refused_push_names_the_registry() {
         ],
     );
     let wrappers = ws.recording_wrappers();
-    let (_, line) = fails(
-        ws.build_push(&wrong, &ep.image("refused:v1"))
-            .env("PATH", path_with(&wrappers))
-            .args(["-q", "--digest-file", "refused.digest"])
-            .arg("--context")
-            .arg(&context),
-        1,
-    );
+    let line = ws
+        .build_push(&wrong, &ep.image("refused:v1"))
+        .env("PATH", path_with(&wrappers))
+        .args(["-q", "--digest-file", "refused.digest"])
+        .arg("--context")
+        .arg(&context)
+        .outcome()
+        .failure(1, &[]);
     assert!(line.contains(&ep.host), "names the registry: {line}");
     assert!(line.contains("refused:v1"), "names the image: {line}");
     assert!(
@@ -1056,13 +1190,13 @@ fn a_refused_push_names_the_registry() {
     // Copy mode, same refusal.
     let archive = ws.path("image.tar");
     images::store().write_oci_archive(SEED, &archive, "v1");
-    let (_, line) = fails(
-        ws.build_push(&wrong, &ep.image("refused:copy"))
-            .arg("-q")
-            .arg("--from")
-            .arg(format!("oci-archive:{}", archive.display())),
-        1,
-    );
+    let line = ws
+        .build_push(&wrong, &ep.image("refused:copy"))
+        .arg("-q")
+        .arg("--from")
+        .arg(format!("oci-archive:{}", archive.display()))
+        .outcome()
+        .failure(1, &[]);
     assert!(line.contains(&ep.host), "names the registry: {line}");
     assert!(ep.tags("refused").is_empty(), "nothing pushed");
 }
@@ -1138,7 +1272,8 @@ fn usage_errors_exit_2_before_any_tool_runs() {
         if let Some(epoch) = epoch {
             cmd.env("SOURCE_DATE_EPOCH", epoch);
         }
-        let (out, _) = fails(&mut cmd, 2);
+        let out = cmd.outcome();
+        out.failure(2, &[]);
         assert!(out.stderr.contains(hint), "{args:?}: {}", out.stderr);
     }
     assert_eq!(ws.recorded("argv-buildah.log"), "", "buildah never ran");
@@ -1181,7 +1316,12 @@ fn missing_inputs_are_clear_errors() {
         ),
     ];
     for (args, message) in cases {
-        let (_, line) = fails(ws.build_push(&ep, &image).env("PATH", &path).args(&args), 1);
+        let line = ws
+            .build_push(&ep, &image)
+            .env("PATH", &path)
+            .args(&args)
+            .outcome()
+            .failure(1, &[]);
         assert!(line.contains(&message), "{args:?}: {line}");
     }
     assert_eq!(ws.recorded("argv-buildah.log"), "", "buildah never ran");
@@ -1202,16 +1342,16 @@ fn a_wrong_key_password_fails_before_building() {
         ],
     );
     let key = Path::new(KEYS).join(KEY);
-    let (_, line) = fails(
-        ws.build_push(&ep, &ep.image("keyed:v1"))
-            .env("PATH", path_with(&wrappers))
-            .env("PINSIGN_PASSWORD", "not-hello")
-            .args(["--sign", "--key"])
-            .arg(&key)
-            .arg("--context")
-            .arg(&context),
-        1,
-    );
+    let line = ws
+        .build_push(&ep, &ep.image("keyed:v1"))
+        .env("PATH", path_with(&wrappers))
+        .env("PINSIGN_PASSWORD", "not-hello")
+        .args(["--sign", "--key"])
+        .arg(&key)
+        .arg("--context")
+        .arg(&context)
+        .outcome()
+        .failure(1, &[]);
     assert!(line.contains(KEY), "names the key file: {line}");
     assert!(line.contains("password"), "{line}");
     assert_eq!(ws.recorded("argv-buildah.log"), "", "buildah never ran");

@@ -8,6 +8,7 @@
 //! output; and a tag costs one HEAD (plus the token handshake on a token registry).
 
 use crate::support;
+use crate::support::outcome::{Outcome, RunExt as _};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,22 +22,6 @@ use base64::Engine as _;
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 /// The binary with the host's registry and password variables removed, `HOME` set, and no log
 /// filter or retry tuning inherited.
@@ -58,46 +43,6 @@ fn resolve_cmd<S: AsRef<std::ffi::OsStr>>(
     ep.configure_pinsign(&mut cmd);
     cmd.arg("resolve-digest").args(images);
     cmd
-}
-
-fn run(cmd: &mut assert_cmd::Command) -> Outcome {
-    let output = cmd.output().expect("run pinsign");
-    let outcome = Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        !outcome.stderr.contains("panicked") && !outcome.stderr.contains("RUST_BACKTRACE"),
-        "pinsign panicked:\n{outcome}"
-    );
-    outcome
-}
-
-/// Runs, expects exit 0 and a quiet stderr; returns stdout.
-fn ok(cmd: &mut assert_cmd::Command) -> String {
-    let outcome = run(cmd);
-    assert_eq!(outcome.code, 0, "expected success:\n{outcome}");
-    assert_eq!(
-        outcome.stderr, "",
-        "success without -v prints nothing on stderr"
-    );
-    outcome.stdout
-}
-
-/// Runs, expects exit `code` with pinsign's own one-line error holding every needle; returns it.
-fn fails(cmd: &mut assert_cmd::Command, code: i32, needles: &[&str]) -> String {
-    let outcome = run(cmd);
-    assert_eq!(outcome.code, code, "expected exit {code}:\n{outcome}");
-    let lines: Vec<&str> = outcome.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error:\n{outcome}");
-    let line = lines[0];
-    assert!(line.starts_with("pinsign: error: "), "{outcome}");
-    for needle in needles {
-        assert!(line.contains(needle), "error lacks {needle:?}:\n{outcome}");
-    }
-    eprintln!("[exit {code}] {line}");
-    line.to_string()
 }
 
 /// The line `-v` logs at the end of `resolve-digest`: registry requests sent, token requests included.
@@ -143,6 +88,8 @@ fn child_digest(ep: &Endpoint, repo: &str, index_digest: &str, arch: &str) -> St
 // ---------------------------------------------------------------------------------------------
 // 1. Tags and digests on every registry kind, against buildah's --digestfile
 
+crate::per_kind!(resolves_on: Http => http, Tls => tls, BasicAuth => basic_auth, Token => token);
+
 fn resolves_on(kind: RegistryKind) {
     let reg = Registry::start(kind);
     let ep = reg.endpoint();
@@ -154,11 +101,9 @@ fn resolves_on(kind: RegistryKind) {
     let home = support::temp_dir();
 
     // A tag: the digest buildah's --digestfile reported.
-    let out = ok(&mut resolve_cmd(
-        home.path(),
-        &ep,
-        &[reg.image("team/app:v1")],
-    ));
+    let out = resolve_cmd(home.path(), &ep, &[reg.image("team/app:v1")])
+        .outcome()
+        .quiet_ok();
     assert_eq!(
         out,
         format!("{}\n", pinned(&host, "team/app", &built)),
@@ -167,7 +112,9 @@ fn resolves_on(kind: RegistryKind) {
 
     // A digest: checked to exist, printed as is.
     let by_digest = reg.image(&format!("team/app@{built}"));
-    let out = ok(&mut resolve_cmd(home.path(), &ep, &[&by_digest]));
+    let out = resolve_cmd(home.path(), &ep, &[&by_digest])
+        .outcome()
+        .quiet_ok();
     assert_eq!(
         out,
         format!("{}\n", pinned(&host, "team/app", &built)),
@@ -176,7 +123,7 @@ fn resolves_on(kind: RegistryKind) {
 
     // repo:tag@digest where the tag points elsewhere: the digest wins.
     let both = reg.image(&format!("team/app:other@{built}"));
-    let out = ok(&mut resolve_cmd(home.path(), &ep, &[&both]));
+    let out = resolve_cmd(home.path(), &ep, &[&both]).outcome().quiet_ok();
     assert_eq!(
         out,
         format!("{}\n", pinned(&host, "team/app", &built)),
@@ -184,7 +131,7 @@ fn resolves_on(kind: RegistryKind) {
     );
 
     // Several images in one call: one line each, in argument order.
-    let out = ok(&mut resolve_cmd(
+    let out = resolve_cmd(
         home.path(),
         &ep,
         &[
@@ -193,32 +140,14 @@ fn resolves_on(kind: RegistryKind) {
             reg.image("team/app:v1"),
             both,
         ],
-    ));
+    )
+    .outcome()
+    .quiet_ok();
     let expected: Vec<String> = [&other.digest, &built, &built, &built]
         .iter()
         .map(|d| pinned(&host, "team/app", d))
         .collect();
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{kind:?}");
-}
-
-#[test]
-fn resolves_tags_and_digests_on_http() {
-    resolves_on(RegistryKind::Http);
-}
-
-#[test]
-fn resolves_tags_and_digests_on_tls() {
-    resolves_on(RegistryKind::Tls);
-}
-
-#[test]
-fn resolves_tags_and_digests_on_basic_auth() {
-    resolves_on(RegistryKind::BasicAuth);
-}
-
-#[test]
-fn resolves_tags_and_digests_on_token_auth() {
-    resolves_on(RegistryKind::Token);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +165,7 @@ fn index_resolves_per_platform_and_prints_json() {
     let tag = reg.image("multi/app:v1");
 
     // Without --platform: the index itself.
-    let out = ok(&mut resolve_cmd(home.path(), &ep, &[&tag]));
+    let out = resolve_cmd(home.path(), &ep, &[&tag]).outcome().quiet_ok();
     assert_eq!(out, format!("{}\n", pinned(&host, "multi/app", &index)));
 
     // With --platform: the child the registry's index lists, from the tag and from the digest.
@@ -245,7 +174,7 @@ fn index_resolves_per_platform_and_prints_json() {
             let mut cmd = resolve_cmd(home.path(), &ep, &[image]);
             cmd.args(["--platform", platform]);
             assert_eq!(
-                ok(&mut cmd),
+                cmd.outcome().quiet_ok(),
                 format!("{}\n", pinned(&host, "multi/app", child))
             );
         }
@@ -258,7 +187,7 @@ fn index_resolves_per_platform_and_prints_json() {
         &[tag.clone(), reg.image(&format!("multi/app@{index}"))],
     );
     cmd.args(["--output", "json", "-v"]);
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_eq!(outcome.code, 0, "{outcome}");
     assert!(outcome.stderr.contains("registry requests"), "{outcome}");
     let rows: serde_json::Value = serde_json::from_str(&outcome.stdout)
@@ -284,7 +213,7 @@ fn index_resolves_per_platform_and_prints_json() {
     // JSON with --platform: the child, its media type and the platform chosen.
     let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
     cmd.args(["--platform", "linux/arm64", "-o", "json"]);
-    let rows: serde_json::Value = serde_json::from_str(&ok(&mut cmd)).expect("JSON");
+    let rows: serde_json::Value = serde_json::from_str(&cmd.outcome().quiet_ok()).expect("JSON");
     assert_eq!(
         rows,
         serde_json::json!([{
@@ -299,21 +228,20 @@ fn index_resolves_per_platform_and_prints_json() {
     // A platform the index lacks: exit 1, naming the image and the platforms it has.
     let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
     cmd.args(["--platform", "linux/s390x"]);
-    fails(
-        &mut cmd,
-        1,
-        &[&tag, "linux/s390x", "linux/amd64, linux/arm64"],
-    );
+    cmd.outcome()
+        .only_error(1, &[&tag, "linux/s390x", "linux/amd64, linux/arm64"]);
     let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
     cmd.args(["--platform", "linux/arm/v7", "-o", "json"]);
-    let line = fails(&mut cmd, 1, &[&tag, "linux/arm/v7", "linux/amd64"]);
+    let line = cmd
+        .outcome()
+        .only_error(1, &[&tag, "linux/arm/v7", "linux/amd64"]);
     assert!(!line.contains('{'), "{line}");
 
     // Malformed --platform: a usage error before any request.
     for bad in ["linux", "linux/", "/arm64", "linux/arm64/v8/x", ""] {
         let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
         cmd.arg(format!("--platform={bad}"));
-        let outcome = run(&mut cmd);
+        let outcome = cmd.outcome();
         assert_eq!(outcome.code, 2, "--platform {bad:?}:\n{outcome}");
         assert!(outcome.stderr.contains("OS/ARCH"), "{outcome}");
         assert_eq!(outcome.stdout, "");
@@ -330,7 +258,7 @@ fn json_output_of_single_images_has_no_platform() {
     let inputs = [reg.image("json/app:a"), reg.image("json/other:b")];
     let mut cmd = resolve_cmd(home.path(), &ep, &inputs);
     cmd.args(["--output", "json"]);
-    let stdout = ok(&mut cmd);
+    let stdout = cmd.outcome().quiet_ok();
     assert!(stdout.ends_with("]\n"), "{stdout}");
     let rows: Vec<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_str(&stdout).expect("a JSON array and nothing else");
@@ -360,13 +288,12 @@ fn platform_of_a_single_image_is_checked_against_its_config() {
     let tag = reg.image("single/app:v1");
     let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
     cmd.args(["--platform", "linux/amd64", "-o", "json"]);
-    let rows: serde_json::Value = serde_json::from_str(&ok(&mut cmd)).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&cmd.outcome().quiet_ok()).unwrap();
     assert_eq!(rows[0]["digest"], image.digest.as_str(), "{rows}");
     assert_eq!(rows[0]["platform"], "linux/amd64", "{rows}");
     let mut cmd = resolve_cmd(home.path(), &ep, &[&tag]);
     cmd.args(["--platform", "linux/arm64"]);
-    fails(
-        &mut cmd,
+    cmd.outcome().only_error(
         1,
         &[&tag, "single-platform linux/amd64 image, not linux/arm64"],
     );
@@ -403,14 +330,16 @@ fn malformed_references_are_usage_errors_before_any_request() {
         for images in [vec![bad.clone()], vec![good.clone(), bad.clone()]] {
             let mut cmd = resolve_cmd(home.path(), &ep, &images);
             let quoted = format!("{bad:?}");
-            let line = fails(&mut cmd, 2, &["invalid image reference", &quoted, why]);
+            let line = cmd
+                .outcome()
+                .only_error(2, &["invalid image reference", &quoted, why]);
             assert!(!line.contains(&format!("{good:?}")), "{line}");
         }
     }
     assert_eq!(proxy.total(), 0, "requests sent:\n{}", proxy.report());
 
     // No image at all is clap's usage error.
-    let outcome = run(pinsign(home.path()).arg("resolve-digest"));
+    let outcome = pinsign(home.path()).arg("resolve-digest").outcome();
     assert_eq!(outcome.code, 2, "{outcome}");
     assert!(outcome.stderr.contains("IMAGE"), "{outcome}");
 }
@@ -423,39 +352,29 @@ fn unknown_repository_and_tag_fail_naming_them() {
     let home = support::temp_dir();
 
     let unknown_repo = reg.image("unknown/app:v1");
-    fails(
-        &mut resolve_cmd(home.path(), &ep, &[&unknown_repo]),
-        1,
-        &[&unknown_repo, "not found"],
-    );
+    resolve_cmd(home.path(), &ep, &[&unknown_repo])
+        .outcome()
+        .only_error(1, &[&unknown_repo, "not found"]);
     let unknown_tag = reg.image("known/app:v2");
-    fails(
-        &mut resolve_cmd(home.path(), &ep, &[&unknown_tag]),
-        1,
-        &[&unknown_tag, "tag v2 not found", "known/app"],
-    );
+    resolve_cmd(home.path(), &ep, &[&unknown_tag])
+        .outcome()
+        .only_error(1, &[&unknown_tag, "tag v2 not found", "known/app"]);
     // A digest that does not exist is not trusted.
     let missing = format!("sha256:{}", "0".repeat(64));
     let unknown_digest = reg.image(&format!("known/app@{missing}"));
-    fails(
-        &mut resolve_cmd(home.path(), &ep, &[&unknown_digest]),
-        1,
-        &[&unknown_digest, &missing, "not found"],
-    );
+    resolve_cmd(home.path(), &ep, &[&unknown_digest])
+        .outcome()
+        .only_error(1, &[&unknown_digest, &missing, "not found"]);
     // Nor is a digest of another repository.
     let elsewhere = reg.image(&format!("unknown/app@{}", image.digest));
-    fails(
-        &mut resolve_cmd(home.path(), &ep, &[&elsewhere]),
-        1,
-        &[&elsewhere, "not found"],
-    );
+    resolve_cmd(home.path(), &ep, &[&elsewhere])
+        .outcome()
+        .only_error(1, &[&elsewhere, "not found"]);
     // The image without a tag means :latest.
     let latest = reg.image("known/app");
-    fails(
-        &mut resolve_cmd(home.path(), &ep, &[&latest]),
-        1,
-        &[&latest, "tag latest not found"],
-    );
+    resolve_cmd(home.path(), &ep, &[&latest])
+        .outcome()
+        .only_error(1, &[&latest, "tag latest not found"]);
 
     // In a batch, a failure does not stop the others: every image is reported (the failed
     // one with its error), and the exit code is 1 at the end.
@@ -465,7 +384,7 @@ fn unknown_repository_and_tag_fail_naming_them() {
         &[unknown_tag.clone(), reg.image("known/app:v1")],
     );
     cmd.args(["-o", "json"]);
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_eq!(outcome.code, 1, "{outcome}");
     let doc: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("one JSON document");
     let rows = doc.as_array().expect("an array");
@@ -501,7 +420,10 @@ fn assert_no_secret(outcome: &Outcome) {
     }
 }
 
-fn wrong_credentials_on(reg: &Registry) {
+crate::per_kind!(wrong_credentials_on: BasicAuth => basic_auth, Token => token);
+
+fn wrong_credentials_on(kind: RegistryKind) {
+    let reg = &Registry::start(kind);
     let ep = reg.endpoint();
     ep.push_synthetic("private/app", Some("v1"), 71);
     let image = reg.image("private/app:v1");
@@ -510,8 +432,7 @@ fn wrong_credentials_on(reg: &Registry) {
 
     // From PINSIGN_REGISTRY_USERNAME/PASSWORD, also at -vv (debug logs must not leak it either).
     let mut cmd = resolve_cmd(home.path(), &wrong, &[&image]);
-    let line = fails(
-        &mut cmd,
+    let line = cmd.outcome().only_error(
         1,
         &[
             &image,
@@ -522,7 +443,7 @@ fn wrong_credentials_on(reg: &Registry) {
     assert!(!line.contains(WRONG_PASSWORD), "{line}");
     let mut cmd = resolve_cmd(home.path(), &wrong, &[&image]);
     cmd.arg("-vv");
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_eq!(outcome.code, 1, "{outcome}");
     assert_no_secret(&outcome);
 
@@ -531,50 +452,31 @@ fn wrong_credentials_on(reg: &Registry) {
     cmd.args(reg.pinsign_flags())
         .args(wrong.pinsign_cred_flags())
         .args(["resolve-digest", &image]);
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_no_secret(&outcome);
     let mut cmd = pinsign(home.path());
     cmd.args(reg.pinsign_flags())
         .args(["resolve-digest", &image])
         .args(wrong.pinsign_cred_flags());
-    fails(
-        &mut cmd,
-        1,
-        &[&image, "--registry-username/--registry-password"],
-    );
+    cmd.outcome()
+        .only_error(1, &[&image, "--registry-username/--registry-password"]);
 
     // From an auth file.
     let auth_file = home.path().join("auth.json");
     write_auth_file(&auth_file, &reg.host(), "writer", WRONG_PASSWORD);
     let mut cmd = resolve_cmd(home.path(), &ep.anonymous(), &[&image]);
     cmd.env("REGISTRY_AUTH_FILE", &auth_file);
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_no_secret(&outcome);
     let mut cmd = resolve_cmd(home.path(), &ep.anonymous(), &[&image]);
     cmd.env("REGISTRY_AUTH_FILE", &auth_file);
-    fails(
-        &mut cmd,
-        1,
-        &[&image, &format!("auth file {}", auth_file.display())],
-    );
+    cmd.outcome()
+        .only_error(1, &[&image, &format!("auth file {}", auth_file.display())]);
 
     // No credentials at all: say how to log in.
     let mut cmd = resolve_cmd(home.path(), &ep.anonymous(), &[&image]);
-    fails(&mut cmd, 1, &[&image, "log in", "--registry-username"]);
-}
-
-#[test]
-fn wrong_or_missing_credentials_on_basic_auth() {
-    wrong_credentials_on(&Registry::basic_auth());
-}
-
-#[test]
-fn wrong_or_missing_credentials_on_token_auth() {
-    let reg = Registry::token();
-    wrong_credentials_on(&reg);
-    // The token server saw the wrong password and refused it.
-    let tokens = reg.token_server().unwrap().log();
-    assert!(tokens.iter().any(|t| t.status == 401), "{tokens:?}");
+    cmd.outcome()
+        .only_error(1, &[&image, "log in", "--registry-username"]);
 }
 
 #[test]
@@ -587,16 +489,14 @@ fn transport_errors_say_what_to_do() {
     let image = tls.image("tls/app:v1");
     let mut cmd = pinsign(home.path());
     cmd.args(["resolve-digest", &image]);
-    fails(
-        &mut cmd,
-        1,
-        &[&image, "unknown authority", "--registry-cacert"],
-    );
+    cmd.outcome()
+        .only_error(1, &[&image, "unknown authority", "--registry-cacert"]);
 
     // --allow-http-registry against a TLS registry: say it speaks TLS.
     let mut cmd = pinsign(home.path());
     cmd.args(["--allow-http-registry", "resolve-digest", &image]);
-    fails(&mut cmd, 1, &[&image, "TLS", "drop --allow-http-registry"]);
+    cmd.outcome()
+        .only_error(1, &[&image, "TLS", "drop --allow-http-registry"]);
 
     // Plain-http registry without --allow-http-registry: say so.
     let http = Registry::http();
@@ -604,11 +504,8 @@ fn transport_errors_say_what_to_do() {
     let image = http.image("plain/app:v1");
     let mut cmd = pinsign(home.path());
     cmd.args(["resolve-digest", &image]);
-    fails(
-        &mut cmd,
-        1,
-        &[&image, "plain HTTP", "--allow-http-registry"],
-    );
+    cmd.outcome()
+        .only_error(1, &[&image, "plain HTTP", "--allow-http-registry"]);
 
     // Nothing listens on the port: connection refused (after fast retries).
     let port = support::free_port();
@@ -616,7 +513,7 @@ fn transport_errors_say_what_to_do() {
     let mut cmd = pinsign(home.path());
     cmd.env("PINSIGN_RETRY_BASE_MS", "1")
         .args(["--allow-http-registry", "resolve-digest", &image]);
-    fails(&mut cmd, 1, &[&image, "connection refused"]);
+    cmd.outcome().only_error(1, &[&image, "connection refused"]);
 
     // A --registry-cacert that is missing or not PEM is a usage error.
     let missing = home.path().join("no-such-ca.pem");
@@ -624,14 +521,15 @@ fn transport_errors_say_what_to_do() {
     cmd.arg("--registry-cacert")
         .arg(&missing)
         .args(["resolve-digest", &tls.image("tls/app:v1")]);
-    fails(&mut cmd, 2, &["no-such-ca.pem"]);
+    cmd.outcome().only_error(2, &["no-such-ca.pem"]);
     let not_pem = home.path().join("not-a-ca.pem");
     std::fs::write(&not_pem, "not a certificate\n").unwrap();
     let mut cmd = pinsign(home.path());
     cmd.arg("--registry-cacert")
         .arg(&not_pem)
         .args(["resolve-digest", &tls.image("tls/app:v1")]);
-    fails(&mut cmd, 2, &["not-a-ca.pem", "no PEM certificate"]);
+    cmd.outcome()
+        .only_error(2, &["not-a-ca.pem", "no PEM certificate"]);
 }
 
 /// The lying registry's HEAD claims whatever digest was asked for, so a digest reference passes the
@@ -645,11 +543,9 @@ fn lying_registry_pins_only_what_it_was_told() {
     let ep = liar.endpoint();
 
     // By tag, the HEAD's Docker-Content-Digest is all pinsign asks for: it pins what was claimed.
-    let out = ok(&mut resolve_cmd(
-        home.path(),
-        &ep,
-        &[liar.image("liar/app:v1")],
-    ));
+    let out = resolve_cmd(home.path(), &ep, &[liar.image("liar/app:v1")])
+        .outcome()
+        .quiet_ok();
     assert_eq!(
         out,
         format!(
@@ -661,7 +557,7 @@ fn lying_registry_pins_only_what_it_was_told() {
     // By digest: the digest asked for, confirmed by the HEAD.
     for asked in [liar.claimed_digest(), liar.served_digest()] {
         let image = liar.image(&format!("liar/app@{asked}"));
-        let out = ok(&mut resolve_cmd(home.path(), &ep, &[image]));
+        let out = resolve_cmd(home.path(), &ep, &[image]).outcome().quiet_ok();
         assert_eq!(
             out,
             format!("{}\n", pinned(&liar.host(), "liar/app", &asked))
@@ -692,16 +588,20 @@ fn corrupted_index_is_refused_on_the_get_path() {
     let home = support::temp_dir();
     let image = reg.image("corrupt/app:v1");
     // The HEAD still answers the index digest: resolving the tag alone pins it.
-    let out = ok(&mut resolve_cmd(home.path(), &ep, &[&image]));
+    let out = resolve_cmd(home.path(), &ep, &[&image])
+        .outcome()
+        .quiet_ok();
     assert_eq!(out, format!("{}\n", index.pinned));
     // Choosing a platform reads the index: its bytes do not match.
     let mut cmd = resolve_cmd(home.path(), &ep, &[&image]);
     cmd.args(["--platform", "linux/arm64"]);
-    fails(&mut cmd, 1, &[&image, &index.digest, &actual]);
+    cmd.outcome()
+        .only_error(1, &[&image, &index.digest, &actual]);
     let by_digest = reg.image(&format!("corrupt/app@{}", index.digest));
     let mut cmd = resolve_cmd(home.path(), &ep, &[&by_digest]);
     cmd.args(["--platform", "linux/amd64"]);
-    fails(&mut cmd, 1, &[&by_digest, &index.digest, &actual]);
+    cmd.outcome()
+        .only_error(1, &[&by_digest, &index.digest, &actual]);
 }
 
 #[test]
@@ -713,7 +613,7 @@ fn server_errors_are_retried_then_reported() {
     let image = liar.image("flaky/app:v1");
     let mut cmd = resolve_cmd(home.path(), &liar.endpoint(), &[&image]);
     cmd.env("PINSIGN_RETRY_BASE_MS", "1");
-    fails(&mut cmd, 1, &[&image, "500", "HEAD"]);
+    cmd.outcome().only_error(1, &[&image, "500", "HEAD"]);
     let attempts = liar.requests();
     assert!(attempts > 1, "a 500 is retried: {:?}", liar.log());
     eprintln!("500: {attempts} attempts");
@@ -722,7 +622,8 @@ fn server_errors_are_retried_then_reported() {
     let liar = LyingRegistry::with_mode(LieMode::StatusAfterPing(401));
     let image = liar.image("locked/app:v1");
     let mut cmd = resolve_cmd(home.path(), &liar.endpoint(), &[&image]);
-    fails(&mut cmd, 1, &[&image, "401", "anonymous", "log in"]);
+    cmd.outcome()
+        .only_error(1, &[&image, "401", "anonymous", "log in"]);
     assert_eq!(liar.requests(), 1, "a 401 is not retried: {:?}", liar.log());
 
     // 503 that recovers while pinsign backs off: success. The retry delay (1 s, then 2 s, 4 s) is
@@ -790,7 +691,10 @@ fn path_with(dir: &Path) -> std::ffi::OsString {
     std::env::join_paths(paths).unwrap()
 }
 
-fn credential_sources_on(reg: &Registry) {
+crate::per_kind!(credential_sources_on: BasicAuth => basic_auth, Token => token);
+
+fn credential_sources_on(kind: RegistryKind) {
+    let reg = &Registry::start(kind);
     let ep = reg.endpoint();
     let image = ep.push_synthetic("creds/app", Some("v1"), 101);
     let input = reg.image("creds/app:v1");
@@ -804,7 +708,10 @@ fn credential_sources_on(reg: &Registry) {
     let auth_file = home.path().join("containers-auth.json");
     write_auth_file(&auth_file, &host, READER.name, READER.password);
     assert_eq!(
-        ok(resolve(home.path()).env("REGISTRY_AUTH_FILE", &auth_file)),
+        resolve(home.path())
+            .env("REGISTRY_AUTH_FILE", &auth_file)
+            .outcome()
+            .quiet_ok(),
         expected
     );
 
@@ -818,7 +725,10 @@ fn credential_sources_on(reg: &Registry) {
         WRITER.password,
     );
     assert_eq!(
-        ok(resolve(home.path()).env("DOCKER_CONFIG", &docker_config)),
+        resolve(home.path())
+            .env("DOCKER_CONFIG", &docker_config)
+            .outcome()
+            .quiet_ok(),
         expected
     );
 
@@ -830,7 +740,7 @@ fn credential_sources_on(reg: &Registry) {
         WRITER.name,
         WRITER.password,
     );
-    assert_eq!(ok(&mut resolve(home.path())), expected);
+    assert_eq!(resolve(home.path()).outcome().quiet_ok(), expected);
 
     // $REGISTRY_AUTH_FILE comes before $DOCKER_CONFIG and ~/.docker.
     let wrong_config = home.path().join("wrong-docker-config");
@@ -843,17 +753,18 @@ fn credential_sources_on(reg: &Registry) {
     let good_auth = home.path().join("good-auth.json");
     write_auth_file(&good_auth, &host, WRITER.name, WRITER.password);
     assert_eq!(
-        ok(resolve(home.path())
+        resolve(home.path())
             .env("REGISTRY_AUTH_FILE", &good_auth)
-            .env("DOCKER_CONFIG", &wrong_config)),
+            .env("DOCKER_CONFIG", &wrong_config)
+            .outcome()
+            .quiet_ok(),
         expected
     );
     // ... and $DOCKER_CONFIG before ~/.docker (which is right): its wrong entry is used and named.
-    fails(
-        resolve(home.path()).env("DOCKER_CONFIG", &wrong_config),
-        1,
-        &[&input, "wrong-docker-config/config.json"],
-    );
+    resolve(home.path())
+        .env("DOCKER_CONFIG", &wrong_config)
+        .outcome()
+        .only_error(1, &[&input, "wrong-docker-config/config.json"]);
 
     // credHelpers: a docker-credential-pinsigntest first on PATH.
     let home = support::temp_dir();
@@ -868,7 +779,10 @@ fn credential_sources_on(reg: &Registry) {
     )
     .unwrap();
     assert_eq!(
-        ok(resolve(home.path()).env("PATH", path_with(&bin))),
+        resolve(home.path())
+            .env("PATH", path_with(&bin))
+            .outcome()
+            .quiet_ok(),
         expected
     );
     let asked = std::fs::read_to_string(&helper_log).unwrap();
@@ -887,7 +801,10 @@ fn credential_sources_on(reg: &Registry) {
         reg.image("creds/third:v1"),
     ];
     assert_eq!(
-        ok(resolve_cmd(home.path(), &anonymous, &inputs).env("PATH", path_with(&bin))),
+        resolve_cmd(home.path(), &anonymous, &inputs)
+            .env("PATH", path_with(&bin))
+            .outcome()
+            .quiet_ok(),
         format!("{}\n{}\n{}\n", image.pinned, other.pinned, third.pinned)
     );
     assert_eq!(
@@ -899,16 +816,16 @@ fn credential_sources_on(reg: &Registry) {
     let bad_bin = home.path().join("bad-bin");
     std::fs::create_dir_all(&bad_bin).unwrap();
     write_credential_helper(&bad_bin, &host, "writer", WRONG_PASSWORD);
-    let outcome = run(resolve(home.path()).env("PATH", path_with(&bad_bin)));
+    let outcome = resolve(home.path())
+        .env("PATH", path_with(&bad_bin))
+        .outcome();
     assert_no_secret(&outcome);
-    fails(
-        resolve(home.path()).env("PATH", path_with(&bad_bin)),
-        1,
-        &[&input, "docker-credential-pinsigntest"],
-    );
+    resolve(home.path())
+        .env("PATH", path_with(&bad_bin))
+        .outcome()
+        .only_error(1, &[&input, "docker-credential-pinsigntest"]);
     // A helper that is not installed: a clear error naming it and the file, not anonymous access.
-    fails(
-        &mut resolve(home.path()),
+    resolve(home.path()).outcome().only_error(
         1,
         &[
             &input,
@@ -928,17 +845,19 @@ fn credential_sources_on(reg: &Registry) {
     )
     .unwrap();
     assert_eq!(
-        ok(resolve(home.path()).env("PATH", path_with(&bin))),
+        resolve(home.path())
+            .env("PATH", path_with(&bin))
+            .outcome()
+            .quiet_ok(),
         expected
     );
     let elsewhere = home.path().join("elsewhere-bin");
     std::fs::create_dir_all(&elsewhere).unwrap();
     write_credential_helper(&elsewhere, "registry.example", WRITER.name, WRITER.password);
-    fails(
-        resolve(home.path()).env("PATH", path_with(&elsewhere)),
-        1,
-        &[&input, "anonymous", "log in"],
-    );
+    resolve(home.path())
+        .env("PATH", path_with(&elsewhere))
+        .outcome()
+        .only_error(1, &[&input, "anonymous", "log in"]);
 
     // Flags and env override the files.
     let home = support::temp_dir();
@@ -949,10 +868,10 @@ fn credential_sources_on(reg: &Registry) {
         .args(reg.pinsign_flags())
         .args(ep.pinsign_cred_flags())
         .args(["resolve-digest", &input]);
-    assert_eq!(ok(&mut cmd), expected);
+    assert_eq!(cmd.outcome().quiet_ok(), expected);
     let mut cmd = resolve_cmd(home.path(), &ep, &[&input]);
     cmd.env("REGISTRY_AUTH_FILE", &wrong_file);
-    assert_eq!(ok(&mut cmd), expected);
+    assert_eq!(cmd.outcome().quiet_ok(), expected);
     // Right file, wrong flags: the flags are used (and named).
     let good_file = home.path().join("good-auth.json");
     write_auth_file(&good_file, &host, WRITER.name, WRITER.password);
@@ -961,36 +880,22 @@ fn credential_sources_on(reg: &Registry) {
         .args(reg.pinsign_flags())
         .args(ep.with_creds("writer", WRONG_PASSWORD).pinsign_cred_flags())
         .args(["resolve-digest", &input]);
-    fails(
-        &mut cmd,
-        1,
-        &[&input, "--registry-username/--registry-password"],
-    );
+    cmd.outcome()
+        .only_error(1, &[&input, "--registry-username/--registry-password"]);
     // Half the credentials is a usage error.
     let mut cmd = pinsign(home.path());
     cmd.args(reg.pinsign_flags())
         .args(["--registry-username", "writer", "resolve-digest", &input]);
-    fails(&mut cmd, 2, &["--registry-password"]);
+    cmd.outcome().only_error(2, &["--registry-password"]);
 
     // A broken auth file is named, not skipped.
     let home = support::temp_dir();
     let broken = home.path().join("broken.json");
     std::fs::write(&broken, "{\"auths\": ").unwrap();
-    fails(
-        resolve(home.path()).env("REGISTRY_AUTH_FILE", &broken),
-        1,
-        &[&input, "broken.json"],
-    );
-}
-
-#[test]
-fn credential_sources_on_basic_auth() {
-    credential_sources_on(&Registry::basic_auth());
-}
-
-#[test]
-fn credential_sources_on_token_auth() {
-    credential_sources_on(&Registry::token());
+    resolve(home.path())
+        .env("REGISTRY_AUTH_FILE", &broken)
+        .outcome()
+        .only_error(1, &[&input, "broken.json"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1008,7 +913,7 @@ fn one_tag_costs_one_head_on_an_anonymous_registry() {
     proxy.reset();
     let mut cmd = resolve_cmd(home.path(), &ep, &[proxy.image("count/app:v1")]);
     assert_eq!(
-        ok(&mut cmd),
+        cmd.outcome().quiet_ok(),
         format!("{}\n", image.pinned.replace(&reg.host(), &proxy.host()))
     );
     assert_eq!(
@@ -1026,7 +931,7 @@ fn one_tag_costs_one_head_on_an_anonymous_registry() {
         &ep,
         &[proxy.image(&format!("count/app@{}", image.digest))],
     );
-    ok(&mut cmd);
+    cmd.outcome().quiet_ok();
     assert_eq!(proxy.total(), 1, "{}", proxy.report());
     assert_eq!(proxy.count("HEAD", "/manifests/sha256:"), 1);
 
@@ -1035,7 +940,7 @@ fn one_tag_costs_one_head_on_an_anonymous_registry() {
     proxy.reset();
     let mut cmd = resolve_cmd(home.path(), &ep, &[proxy.image("count/multi:v1")]);
     cmd.args(["--platform", "linux/arm64"]);
-    let out = ok(&mut cmd);
+    let out = cmd.outcome().quiet_ok();
     assert!(out.contains(&index.children[1].digest), "{out}");
     assert_eq!(
         proxy.count("HEAD", "/manifests/v1"),
@@ -1066,7 +971,7 @@ fn one_tag_costs_one_head_on_an_anonymous_registry() {
     let tags: Vec<String> = (0..5)
         .map(|i| proxy.image(&format!("count/five:t{i}")))
         .collect();
-    ok(&mut resolve_cmd(home.path(), &ep, &tags));
+    resolve_cmd(home.path(), &ep, &tags).outcome().quiet_ok();
     assert_eq!(proxy.total(), 5, "{}", proxy.report());
     assert_eq!(proxy.count("HEAD", "/v2/count/five/manifests/t"), 5);
     eprintln!(
@@ -1094,7 +999,7 @@ fn token_registry_costs_one_token_per_repository() {
     let before = tokens.requests();
     let mut cmd = resolve_cmd(home.path(), &ep, &[proxy.image("count/app:v1")]);
     cmd.arg("-v");
-    let outcome = run(&mut cmd);
+    let outcome = cmd.outcome();
     assert_eq!(outcome.code, 0, "{outcome}");
     assert_eq!(
         outcome.stdout,
@@ -1125,7 +1030,7 @@ fn token_registry_costs_one_token_per_repository() {
     let tags: Vec<String> = (0..5)
         .map(|i| proxy.image(&format!("count/five:t{i}")))
         .collect();
-    let out = ok(&mut resolve_cmd(home.path(), &ep, &tags));
+    let out = resolve_cmd(home.path(), &ep, &tags).outcome().quiet_ok();
     assert_eq!(out.lines().count(), 5);
     assert_eq!(tokens.requests() - before, 1, "one token for five tags");
     assert_eq!(proxy.count("HEAD", "/manifests/"), 6, "{}", proxy.report());
@@ -1134,11 +1039,13 @@ fn token_registry_costs_one_token_per_repository() {
     // Two repositories: a token each (scopes are per repository), but only the first 401.
     proxy.reset();
     let before = tokens.requests();
-    let out = ok(&mut resolve_cmd(
+    let out = resolve_cmd(
         home.path(),
         &ep,
         &[proxy.image("count/app:v1"), proxy.image("count/other:v1")],
-    ));
+    )
+    .outcome()
+    .quiet_ok();
     assert_eq!(out.lines().count(), 2);
     let two_repo_tokens = tokens.requests() - before;
     eprintln!(
@@ -1162,7 +1069,7 @@ fn request_count_of_one_tag_on_every_kind() {
         let before = reg.token_server().map(|t| t.requests());
         let mut cmd = resolve_cmd(home.path(), &ep, &[reg.image("count/app:v1")]);
         cmd.arg("-v");
-        let outcome = run(&mut cmd);
+        let outcome = cmd.outcome();
         assert_eq!(outcome.code, 0, "{kind:?}: {outcome}");
         let counted = logged_request_count(&outcome.stderr);
         let tokens = reg
@@ -1194,7 +1101,7 @@ fn insecure_tls_works_without_a_ca_and_conflicts_with_one() {
 
     let mut cmd = pinsign(home.path());
     cmd.args(["resolve-digest", &input, "--allow-insecure-registry"]);
-    assert_eq!(ok(&mut cmd), format!("{}\n", image.pinned));
+    assert_eq!(cmd.outcome().quiet_ok(), format!("{}\n", image.pinned));
 
     let ca = reg.ca_path().unwrap();
     let mut cmd = pinsign(home.path());
@@ -1202,11 +1109,8 @@ fn insecure_tls_works_without_a_ca_and_conflicts_with_one() {
         .arg("--registry-cacert")
         .arg(ca)
         .args(["resolve-digest", &input]);
-    fails(
-        &mut cmd,
-        2,
-        &["--allow-insecure-registry", "--registry-cacert"],
-    );
+    cmd.outcome()
+        .only_error(2, &["--allow-insecure-registry", "--registry-cacert"]);
 }
 
 /// auth.json entries per repository (`podman login REG/NAMESPACE`): the most specific entry is used
@@ -1235,7 +1139,7 @@ fn per_repository_auth_entries_apply_per_image() {
         let images: Vec<String> = order.iter().map(|i| reg.image(i)).collect();
         let mut cmd = resolve_cmd(home.path(), &ep.anonymous(), &images);
         cmd.env("REGISTRY_AUTH_FILE", &auth_file);
-        let out = ok(&mut cmd);
+        let out = cmd.outcome().quiet_ok();
         let expected: Vec<&str> = order
             .iter()
             .map(|i| {

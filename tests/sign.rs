@@ -8,6 +8,7 @@
 
 use crate::sign_common;
 use crate::support;
+use crate::support::outcome::RunExt as _;
 
 use crate::sign_common::{reference, sign, signed_line};
 use crate::support::cosign_check::{
@@ -348,7 +349,7 @@ fn signature_repo_flag_and_cosign_repository_env() {
     cmd.env("COSIGN_REPOSITORY", reg.image("signatures/env"))
         .args(["sign-digest", &two.pinned, "--key"])
         .arg(&key.key);
-    sign_common::run(&mut cmd).ok();
+    cmd.outcome().ok();
     sig_tag_manifest(&ep, "signatures/env", &two.digest)
         .unwrap()
         .assert_exactly_signed_by(
@@ -384,7 +385,7 @@ fn signature_repo_on_another_registry() {
         .arg(&key.key)
         .args(["--signature-repo", &sigs_reg.image("sigs/cross")])
         .timeout(sign_common::TIMEOUT);
-    let out = sign_common::run(&mut cmd).ok();
+    let out = cmd.outcome().ok();
     assert!(
         out.stdout.ends_with(&format!(
             "(signature {}/sigs/cross:{})\n",
@@ -753,7 +754,7 @@ fn batch_from_file_and_stdin_with_json_report() {
             "# from a pipe\n{}\n{}  # trailing comment\n",
             b.pinned, c.pinned
         ));
-    let out = sign_common::run(&mut cmd).ok();
+    let out = cmd.outcome().ok();
     // Text lines come as images finish (any order with concurrency).
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     lines.sort();
@@ -971,6 +972,53 @@ fn referrers_mode_on_ferro() {
     }
 }
 
+/// A registry (or proxy) whose HEAD omits `Content-Length` and `Content-Type`: the image's
+/// descriptor comes from a GET and a hash, so a referrer's `subject` names the real media type
+/// and size (never size 0 and an empty type).
+#[test]
+fn a_head_without_size_or_type_is_completed_by_a_get() {
+    let ferro = Ferro::start();
+    let proxy = CountingProxy::start(&ferro.endpoint());
+    let ep = proxy.endpoint();
+    let home = support::temp_dir();
+    let keys = keys();
+    let image = ep.push_synthetic("bare/app", Some("v1"), 82);
+    proxy.strip_headers(
+        "HEAD",
+        "/manifests/",
+        &["Content-Length", "Content-Type"],
+        usize::MAX,
+    );
+    sign(
+        home.path(),
+        &ep,
+        &keys[0],
+        &[&proxy.image("bare/app:v1"), "--mode", "referrers"],
+    )
+    .ok();
+    assert!(
+        proxy.count("GET", "/manifests/v1") >= 1,
+        "the incomplete HEAD is completed by a GET: {}",
+        proxy.report()
+    );
+    let subject = json!({
+        "mediaType": support::client::OCI_MANIFEST,
+        "digest": image.digest,
+        "size": image.manifest.len(),
+    });
+    let artifacts = referrer_manifests(&ferro.endpoint(), "bare/app", &subject);
+    assert_eq!(artifacts.len(), 1, "the referrer names the real descriptor");
+    // resolve-digest reports the real media type too.
+    let mut cmd = support::pinsign(home.path());
+    ep.configure_pinsign(&mut cmd);
+    let rows = cmd
+        .args(["resolve-digest", &proxy.image("bare/app:v1"), "-o", "json"])
+        .outcome()
+        .ok()
+        .json();
+    assert_eq!(rows[0]["media_type"], support::client::OCI_MANIFEST);
+}
+
 #[test]
 fn referrers_mode_on_distribution_is_refused_and_writes_nothing() {
     let reg = Registry::http();
@@ -985,7 +1033,7 @@ fn referrers_mode_on_distribution_is_refused_and_writes_nothing() {
         &keys()[0],
         &[&image.pinned, "--mode", "referrers"],
     );
-    out.one_error(
+    out.error(
         1,
         &[
             &format!("cannot sign {}", image.pinned),

@@ -16,6 +16,8 @@ use crate::support::{Registry, RegistryKind};
 
 const ROUNDS: u64 = 3;
 
+crate::per_kind!(eight_signers: Http => http, Token => token);
+
 fn eight_signers(kind: RegistryKind) {
     let reg = Registry::start(kind);
     let ep = reg.endpoint();
@@ -46,7 +48,7 @@ fn eight_signers(kind: RegistryKind) {
             .collect();
         let outcomes: Vec<Outcome> = children
             .into_iter()
-            .map(|(_home, child)| Outcome::from_output(&child.wait_with_output().expect("wait")))
+            .map(|(_home, child)| Outcome::of(&child.wait_with_output().expect("wait")))
             .collect();
         for (i, out) in outcomes.iter().enumerate() {
             assert_eq!(out.code, 0, "{kind:?} round {round}, signer {i}: {out:#?}");
@@ -85,14 +87,4 @@ fn eight_signers(kind: RegistryKind) {
             assert_eq!(signers, 1, "{kind:?} round {round}: layer {i}");
         }
     }
-}
-
-#[test]
-fn eight_concurrent_signers_http() {
-    eight_signers(RegistryKind::Http);
-}
-
-#[test]
-fn eight_concurrent_signers_token() {
-    eight_signers(RegistryKind::Token);
 }

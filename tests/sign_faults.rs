@@ -4,6 +4,7 @@
 
 use crate::sign_common;
 use crate::support;
+use crate::support::outcome::RunExt as _;
 
 use crate::sign_common::{reference, sign, Outcome};
 use crate::support::client::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
@@ -23,21 +24,21 @@ fn missing_tag_digest_or_repository() {
     let repo = reference(&ep, "gone/app");
 
     let missing_tag = reg.image("gone/app:nope");
-    sign(home.path(), &ep, &keys()[0], &[&missing_tag]).one_error(
+    sign(home.path(), &ep, &keys()[0], &[&missing_tag]).error(
         1,
         &[&format!(
             "cannot sign {missing_tag}: tag nope not found in {repo}"
         )],
     );
     let missing_digest = reg.image(&format!("gone/app@{absent}"));
-    sign(home.path(), &ep, &keys()[0], &[&missing_digest]).one_error(
+    sign(home.path(), &ep, &keys()[0], &[&missing_digest]).error(
         1,
         &[&format!(
             "cannot sign {missing_digest}: manifest {absent} not found in {repo}"
         )],
     );
     let missing_repo = reg.image("never/pushed:v1");
-    sign(home.path(), &ep, &keys()[0], &[&missing_repo]).one_error(
+    sign(home.path(), &ep, &keys()[0], &[&missing_repo]).error(
         1,
         &[&format!("cannot sign {missing_repo}: tag v1 not found")],
     );
@@ -59,7 +60,7 @@ fn reader_without_push_permission_on_token_registry() {
     let reader = reg.endpoint_as(READER);
     let input = reg.image("locked/app:v1");
     let out = sign(home.path(), &reader, &keys()[0], &[&input]);
-    let line = out.one_error(
+    let line = out.error(
         1,
         &[
             &format!("cannot sign {input}"),
@@ -93,7 +94,7 @@ fn expect_digest_mismatch_value_and_file() {
         &keys()[0],
         &[&input, "--expect-digest", &built.digest],
     )
-    .one_error(1, &[&expected_message]);
+    .error(1, &[&expected_message]);
 
     // A digest file as build-push writes it (no newline), and with a newline.
     for content in [built.digest.clone(), format!("{}\n", built.digest)] {
@@ -105,7 +106,7 @@ fn expect_digest_mismatch_value_and_file() {
             &keys()[0],
             &[&input, "--expect-digest", file.to_str().unwrap()],
         )
-        .one_error(1, &[&expected_message]);
+        .error(1, &[&expected_message]);
     }
     for digest in [&built.digest, &moved.digest] {
         assert!(sig_tag_bytes(&ep, "ci/app", digest).is_none());
@@ -142,8 +143,8 @@ fn wrong_key_password_fails_before_any_request() {
     cmd.env("COSIGN_PASSWORD", "not the password")
         .args(["sign-digest", &image.pinned, "--key"])
         .arg(&key.key);
-    let out = sign_common::run(&mut cmd);
-    let line = out.one_error(1, &[&key.key_arg()]);
+    let out = cmd.outcome();
+    let line = out.error(1, &[&key.key_arg()]);
     assert!(line.contains("password"), "{line}");
     assert!(!line.contains("not the password"), "{line}");
     assert_eq!(proxy.total(), 0, "{}", proxy.report());
@@ -191,7 +192,7 @@ fn assert_refused(
     let mut all = vec![format!("cannot sign {pinned}"), sig_ref];
     all.extend(fragments.iter().map(|f| f.to_string()));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    out.one_error(1, &all);
+    out.error(1, &all);
     assert_eq!(
         sig_tag_bytes(ep, repo, digest).as_deref(),
         Some(before.as_slice()),
@@ -311,7 +312,7 @@ fn corrupt_sig_manifest_in_storage_is_not_overwritten() {
     cmd.env("PINSIGN_RETRY_BASE_MS", "1")
         .args(["sign-digest", &image.pinned, "--key"])
         .arg(&keys()[0].key);
-    sign_common::run(&mut cmd).one_error(
+    cmd.outcome().error(
         1,
         &[
             &format!("cannot sign {}", image.pinned),
@@ -379,7 +380,7 @@ fn transient_5xx_are_retried_and_lasting_ones_fail_cleanly() {
             .args(args)
             .arg("--key")
             .arg(&key.key);
-        sign_common::run(&mut cmd)
+        cmd.outcome()
     };
 
     // Up to three failures per request, on every kind of request a signature needs.
@@ -405,7 +406,7 @@ fn transient_5xx_are_retried_and_lasting_ones_fail_cleanly() {
     proxy.reset();
     proxy.fail("PUT", "/manifests/sha256-", 503, 1000);
     let out = retrying(&[&image.pinned]);
-    out.one_error(
+    out.error(
         1,
         &[
             &format!("cannot sign {}", image.pinned),
@@ -425,7 +426,7 @@ fn transient_5xx_are_retried_and_lasting_ones_fail_cleanly() {
     proxy.reset();
     proxy.fail("HEAD", "/manifests/", 500, 1000);
     let input = proxy.image("down/app:v1");
-    retrying(&[&input]).one_error(
+    retrying(&[&input]).error(
         1,
         &[&format!("cannot sign {input}"), "answered 500 to HEAD"],
     );
@@ -457,7 +458,7 @@ fn rejected_manifest_names_the_registry_and_its_reason() {
         .arg(&image.pinned)
         .arg("--key")
         .arg(&key.key);
-    sign_common::run(&mut cmd).one_error(
+    cmd.outcome().error(
         1,
         &[
             &format!("cannot sign {}", image.pinned),
@@ -529,7 +530,7 @@ fn usage_errors_exit_2_before_any_request() {
     ];
     for (args, fragment) in cases {
         let out = sign(home.path(), &ep, &keys()[0], &args);
-        let line = out.one_error(2, &[fragment]);
+        let line = out.error(2, &[fragment]);
         assert!(!line.contains('\n'));
     }
     // clap's own errors: exit 2 too.
@@ -545,7 +546,7 @@ fn usage_errors_exit_2_before_any_request() {
     cmd.env("COSIGN_REPOSITORY", &sig_repo)
         .args(["sign-digest", &image.pinned, "--mode", "referrers", "--key"])
         .arg(&keys()[0].key);
-    sign_common::run(&mut cmd).one_error(2, &["COSIGN_REPOSITORY", "--mode tag"]);
+    cmd.outcome().error(2, &["COSIGN_REPOSITORY", "--mode tag"]);
     let list = home.path().join("list");
     std::fs::write(&list, format!("{}\nnot a valid//reference\n", image.pinned)).unwrap();
     sign(
@@ -554,7 +555,7 @@ fn usage_errors_exit_2_before_any_request() {
         &keys()[0],
         &["--images-from", list.to_str().unwrap()],
     )
-    .one_error(2, &[&format!("{} line 2", list.display())]);
+    .error(2, &[&format!("{} line 2", list.display())]);
     assert_eq!(proxy.total(), 0, "{}", proxy.report());
     assert!(sig_tag_bytes(&ep, "usage/app", &image.digest).is_none());
 }

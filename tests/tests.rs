@@ -5,6 +5,7 @@
 mod support;
 
 mod build_push;
+mod cli;
 mod harness;
 mod keys;
 mod resolve;

@@ -7,32 +7,22 @@
 
 use crate::support;
 
+use crate::support::outcome::RunExt as _;
 use crate::support::Registry;
 
 const PASSWORD: &str = "token-reuse-password";
-
-fn run_ok(cmd: &mut std::process::Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("run pinsign {what}: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-    assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn concurrent_jobs_in_one_repository_share_one_token() {
     let reg = Registry::token_http();
     let ep = reg.endpoint();
     let home = support::temp_dir();
-    run_ok(
-        support::pinsign_std(home.path())
-            .current_dir(home.path())
-            .env("COSIGN_PASSWORD", PASSWORD)
-            .arg("generate-key-pair"),
-        "generate-key-pair",
-    );
+    support::pinsign_std(home.path())
+        .current_dir(home.path())
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .arg("generate-key-pair")
+        .outcome()
+        .ok();
     let key = home.path().join("cosign.key");
     let public = home.path().join("cosign.pub");
     let images: Vec<String> = (0..12)
@@ -48,7 +38,7 @@ fn concurrent_jobs_in_one_repository_share_one_token() {
         .args(["sign-digest", "--concurrency", "8", "--key"])
         .arg(&key)
         .args(&images);
-    let stdout = run_ok(&mut cmd, "sign-digest");
+    let stdout = cmd.outcome().ok().stdout;
     assert_eq!(stdout.lines().count(), images.len(), "{stdout}");
     let scopes: Vec<Vec<String>> = tokens.log()[before..]
         .iter()
@@ -67,7 +57,7 @@ fn concurrent_jobs_in_one_repository_share_one_token() {
     cmd.args(["verify", "--concurrency", "8", "--key"])
         .arg(&public)
         .args(&images);
-    let stdout = run_ok(&mut cmd, "verify");
+    let stdout = cmd.outcome().ok().stdout;
     assert_eq!(stdout.lines().count(), images.len(), "{stdout}");
     let scopes: Vec<Vec<String>> = tokens.log()[before..]
         .iter()

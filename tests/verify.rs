@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::cosign_writer::{self as cw, Layer, Subject, TestKey};
+use crate::support::outcome::{Outcome, RunExt as _};
 use crate::support::{CountingProxy, Endpoint, Ferro, Registry, SyntheticImage, READER};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cosign");
@@ -31,32 +32,8 @@ fn path_str(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
 }
 
-/// What one pinsign run did.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
-    }
-}
-
-impl std::fmt::Display for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// `pinsign <registry flags> verify ARGS...` with `envs`, against `ep` (credentials in env).
-fn run_verify(home: &Path, ep: &Endpoint, args: &[&str], envs: &[(&str, &str)]) -> Out {
+fn run_verify(home: &Path, ep: &Endpoint, args: &[&str], envs: &[(&str, &str)]) -> Outcome {
     let mut cmd = support::pinsign(home);
     ep.configure_pinsign(&mut cmd);
     cmd.arg("verify").args(args);
@@ -66,25 +43,17 @@ fn run_verify(home: &Path, ep: &Endpoint, args: &[&str], envs: &[(&str, &str)]) 
     run(cmd)
 }
 
-fn run(mut cmd: assert_cmd::Command) -> Out {
-    cmd.timeout(Duration::from_secs(120));
-    let output = cmd.output().expect("run pinsign");
-    let out = Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(!out.stderr.contains("panicked"), "pinsign panicked:\n{out}");
-    out
+fn run(mut cmd: assert_cmd::Command) -> Outcome {
+    cmd.timeout(Duration::from_secs(120)).outcome()
 }
 
 #[track_caller]
-fn assert_ok(out: &Out) {
+fn assert_ok(out: &Outcome) {
     assert_eq!(out.code, 0, "expected success:\n{out}");
 }
 
 #[track_caller]
-fn assert_fails(out: &Out, code: i32, needles: &[&str]) {
+fn assert_fails(out: &Outcome, code: i32, needles: &[&str]) {
     assert_eq!(out.code, code, "expected exit {code}:\n{out}");
     for needle in needles {
         assert!(
@@ -147,11 +116,11 @@ impl Setup {
         (key, path_str(&path))
     }
 
-    fn verify(&self, args: &[&str]) -> Out {
+    fn verify(&self, args: &[&str]) -> Outcome {
         run_verify(self.dir(), &self.ep, args, &[])
     }
 
-    fn verify_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
+    fn verify_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Outcome {
         run_verify(self.dir(), &self.ep, args, envs)
     }
 }

@@ -3,7 +3,9 @@
 //! Both paths are checked before either is written, so a refusal leaves everything as it
 //! was. Each file is written to a temporary file in the same directory, synced, then
 //! renamed into place (without `--force`, with a rename that refuses to replace), so a
-//! failure never leaves a partial key file behind.
+//! failure never leaves a partial key file behind. The two renames cannot be one atomic
+//! step, so the key that was there is kept (a hard link) until the public key is in place
+//! too, and put back if that fails: never a mismatched pair.
 
 use std::path::PathBuf;
 
@@ -73,18 +75,52 @@ pub fn write_key_pair(
     let public_tmp = prepare(&paths.public, public_pem.as_bytes(), 0o644)?;
     drop(private_pem);
 
+    let previous = keep_previous(&paths.private)?;
     persist(private_tmp, &paths.private, force)?;
     if let Err(e) = persist(public_tmp, &paths.public, force) {
-        if !force {
-            // We created the key file a moment ago; do not leave half a pair.
-            let _ = std::fs::remove_file(&paths.private);
+        // The new private key is in place but its public key is not: put the old key back
+        // (or remove the new one, if there was none), so the pair on disk still matches.
+        match previous {
+            Some(old) => {
+                if let Err(restore) = old.persist(&paths.private) {
+                    let kept = restore.path.keep().ok();
+                    return Err(e.context(format!(
+                        "and the previous {} could not be restored ({}); it is kept as {}",
+                        paths.private.display(),
+                        restore.error,
+                        kept.map(|p| p.display().to_string()).unwrap_or_default()
+                    )));
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&paths.private);
+            }
         }
-        return Err(e);
+        return Err(e.context("nothing was changed"));
     }
     eprintln!("Private key written to {}", paths.private.display());
     eprintln!("Public key written to {}", paths.public.display());
     tracing::info!("key pair {} written", key.fingerprint());
     Ok(())
+}
+
+/// A second name for the key file that is there now (in the same directory, removed when
+/// dropped), so it can be put back; `None` when there is none.
+fn keep_previous(path: &std::path::Path) -> anyhow::Result<Option<tempfile::TempPath>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let backup = tempfile::Builder::new()
+        .prefix(".pinsign-")
+        .suffix(".previous")
+        .make_in(parent_dir(path), |p| std::fs::hard_link(path, p))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot keep a copy of {} while replacing it: {e}",
+                path.display()
+            )
+        })?;
+    Ok(Some(backup.into_temp_path()))
 }
 
 #[cfg(test)]
@@ -109,5 +145,35 @@ mod tests {
         let missing = KeyPairPaths::from_prefix("/nonexistent-dir/cosign").unwrap();
         let e = missing.check_writable(true).unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_public_key_write_puts_the_old_pair_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("cosign");
+        let paths = KeyPairPaths::from_prefix(prefix.to_str().unwrap()).unwrap();
+        let password = Password::new("pw", "test");
+        write_key_pair(&paths, &SigningKey::generate(), &password, false).unwrap();
+        let old_key = std::fs::read(&paths.private).unwrap();
+        // The public key's path becomes a directory: its rename fails after the key's.
+        std::fs::remove_file(&paths.public).unwrap();
+        std::fs::create_dir(&paths.public).unwrap();
+        std::fs::write(paths.public.join("keep"), "x").unwrap();
+        let e = write_key_pair(&paths, &SigningKey::generate(), &password, true).unwrap_err();
+        assert!(format!("{e:#}").contains("nothing was changed"), "{e:#}");
+        assert_eq!(std::fs::read(&paths.private).unwrap(), old_key);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "no temporary or backup file is left: {names:?}"
+        );
+        // Without an old key, the new one is removed again.
+        std::fs::remove_file(&paths.private).unwrap();
+        write_key_pair(&paths, &SigningKey::generate(), &password, true).unwrap_err();
+        assert!(!paths.private.exists());
     }
 }

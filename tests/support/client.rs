@@ -65,7 +65,6 @@ impl Fetched {
 #[derive(Clone, Debug)]
 pub struct SyntheticImage {
     pub repo: String,
-    pub tag: Option<String>,
     /// Manifest digest `sha256:<hex>`.
     pub digest: String,
     pub manifest: Vec<u8>,
@@ -78,8 +77,6 @@ pub struct SyntheticImage {
 /// A synthetic two-platform OCI index (linux/amd64, linux/arm64) and its children.
 #[derive(Clone, Debug)]
 pub struct SyntheticIndex {
-    pub repo: String,
-    pub tag: Option<String>,
     pub digest: String,
     pub index: Vec<u8>,
     pub children: Vec<SyntheticImage>,
@@ -175,11 +172,6 @@ impl Endpoint {
     /// Flags for `buildah push`, `skopeo inspect`, `skopeo delete`: TLS and `--creds`.
     pub fn containers_flags(&self) -> Vec<String> {
         self.containers_flags_prefixed("")
-    }
-
-    /// Flags for the source side of `skopeo copy` (`--src-tls-verify`, `--src-cert-dir`, `--src-creds`).
-    pub fn skopeo_src_flags(&self) -> Vec<String> {
-        self.containers_flags_prefixed("src-")
     }
 
     /// Flags for the destination side of `skopeo copy`.
@@ -352,10 +344,6 @@ impl RegClient {
             http: builder.build().expect("reqwest client"),
             auth: Mutex::new(AuthState::default()),
         }
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.ep
     }
 
     /// Sends `method` to `path_or_url` (`/v2/...` or an absolute URL such as an upload `Location`),
@@ -610,7 +598,6 @@ impl RegClient {
         }
         Ok(SyntheticImage {
             repo: repo.to_string(),
-            tag: tag.map(str::to_string),
             pinned: format!("{}/{repo}@{digest}", self.ep.host),
             digest,
             manifest,
@@ -659,8 +646,6 @@ impl RegClient {
             );
         }
         Ok(SyntheticIndex {
-            repo: repo.to_string(),
-            tag: tag.map(str::to_string),
             pinned: format!("{}/{repo}@{digest}", self.ep.host),
             digest,
             index,

@@ -20,12 +20,8 @@ pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+jso
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const SIG_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
-/// The fixture payload cosign produced (sigstore-rs test vector), for shape comparisons.
-pub const FIXTURE_PAYLOAD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/cosign/payloads/busybox.payload.json"
-);
-/// `docker-reference` and digest inside [`FIXTURE_PAYLOAD`].
+/// `docker-reference` and digest inside the fixture payload cosign produced
+/// (`tests/fixtures/cosign/payloads/busybox.payload.json`, a sigstore-rs test vector).
 pub const FIXTURE_REFERENCE: &str = "registry-testing.svc.lan/busybox";
 pub const FIXTURE_DIGEST: &str =
     "sha256:f3cfc9d0dbf931d3db4685ec659b7ac68e2a578219da4aae65427886e649b06b";

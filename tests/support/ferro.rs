@@ -4,7 +4,7 @@
 use super::client::{quick_ping, Endpoint};
 use super::find_on_path;
 use super::process::ServerProcess;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -65,29 +65,12 @@ impl Ferro {
         format!("127.0.0.1:{}", self.server.port())
     }
 
-    pub fn url(&self) -> String {
-        format!("http://{}", self.host())
-    }
-
     pub fn image(&self, repo_and_ref: &str) -> String {
         format!("{}/{repo_and_ref}", self.host())
     }
 
-    pub fn dir(&self) -> &Path {
-        self.server.dir()
-    }
-
-    pub fn log(&self) -> String {
-        self.server.log()
-    }
-
     pub fn endpoint(&self) -> Endpoint {
         http_endpoint(self.server.port())
-    }
-
-    /// `--allow-http-registry`
-    pub fn pinsign_flags(&self) -> Vec<String> {
-        self.endpoint().pinsign_flags()
     }
 }
 

@@ -140,10 +140,6 @@ impl Server {
         }
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
         self.addr.to_string()

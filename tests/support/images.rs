@@ -84,11 +84,6 @@ impl ImageStore {
         }
     }
 
-    /// The store's directory (`storage.conf`, `registries.conf`, `graph/`, `run/`).
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Environment for buildah and skopeo (also what `pinsign build-push` needs to use this store):
     /// `CONTAINERS_STORAGE_CONF`, `BUILDAH_ISOLATION=chroot`, an empty `CONTAINERS_REGISTRIES_CONF`,
     /// an empty `REGISTRY_AUTH_FILE` (`{"auths":{}}`; buildah rejects a missing one), and `TMPDIR` inside the store.
@@ -119,11 +114,6 @@ impl ImageStore {
             .env_remove("XDG_RUNTIME_DIR");
         cmd.envs(self.env());
         cmd
-    }
-
-    /// Build durations so far: `(image name, time)`.
-    pub fn timings(&self) -> Vec<(String, Duration)> {
-        self.timings.lock().unwrap().clone()
     }
 
     /// The local name of the single-platform (linux/amd64) image for `seed`, built on first use.

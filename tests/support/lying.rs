@@ -67,10 +67,6 @@ impl LyingRegistry {
         self.server.host()
     }
 
-    pub fn url(&self) -> String {
-        format!("http://{}", self.host())
-    }
-
     pub fn image(&self, repo_and_ref: &str) -> String {
         format!("{}/{repo_and_ref}", self.host())
     }
@@ -88,11 +84,6 @@ impl LyingRegistry {
     /// `--allow-http-registry`
     pub fn pinsign_flags(&self) -> Vec<String> {
         self.endpoint().pinsign_flags()
-    }
-
-    /// The manifest bytes served for tags.
-    pub fn manifest(&self) -> &[u8] {
-        &self.state.manifest
     }
 
     /// What the served manifest really hashes to.

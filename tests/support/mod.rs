@@ -15,7 +15,6 @@ It starts real components itself, each on `127.0.0.1` and a free port, and stops
 
 A missing tool fails the test with the command that installs it; nothing is skipped. See README.md here.
 */
-#![allow(dead_code, unused_imports)]
 
 pub mod client;
 pub mod cosign_check;
@@ -24,6 +23,7 @@ pub mod ferro;
 pub mod httpd;
 pub mod images;
 pub mod lying;
+pub mod outcome;
 pub mod pki;
 pub mod process;
 pub mod proxy;
@@ -31,16 +31,32 @@ pub mod registry;
 pub mod test_keys;
 pub mod token;
 
-pub use client::{Endpoint, RegClient, SyntheticImage};
+pub use client::{Endpoint, SyntheticImage};
 pub use ferro::Ferro;
 pub use lying::{LyingRegistry, Mode as LieMode};
 pub use proxy::CountingProxy;
 pub use registry::{Registry, RegistryKind, User, READER, WRITER};
-pub use token::TokenServer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// One `#[test]` per registry kind, in a module named after the check, each calling
+/// `check(RegistryKind::KIND)`: `per_kind!(resolves_on: Http => http, Tls => tls);` makes the
+/// tests `resolves_on::http` and `resolves_on::tls`.
+#[macro_export]
+macro_rules! per_kind {
+    ($check:ident: $($kind:ident => $name:ident),+ $(,)?) => {
+        mod $check {
+            $(
+                #[test]
+                fn $name() {
+                    super::$check($crate::support::RegistryKind::$kind)
+                }
+            )+
+        }
+    };
+}
 
 /// How long a started component may take to answer `GET /v2/`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);

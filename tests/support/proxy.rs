@@ -4,7 +4,8 @@
 //! unchanged, so the registry's `Location` URLs point back at the proxy.
 //!
 //! It can also inject faults ([`CountingProxy::fail`]): answer a status such as 500 or 503 itself,
-//! without forwarding, to the next N requests matching a method and a path fragment.
+//! without forwarding, to the next N requests matching a method and a path fragment; and drop
+//! response headers ([`CountingProxy::strip_headers`]), as a registry or proxy that omits them.
 
 use super::client::Endpoint;
 use super::httpd::{header, read_body, read_head, read_request, Request, Server};
@@ -21,6 +22,16 @@ struct State {
     connections: AtomicUsize,
     faults: Mutex<Vec<Fault>>,
     injected: Mutex<Vec<(String, String, u16)>>,
+    strips: Mutex<Vec<Strip>>,
+}
+
+/// Drop the response headers `names` for the next `remaining` requests with `method` whose
+/// target contains `fragment`.
+struct Strip {
+    method: String,
+    fragment: String,
+    names: Vec<String>,
+    remaining: usize,
 }
 
 /// Answer `status` to the next `remaining` requests with `method` (`"*"`: any) whose target
@@ -35,6 +46,18 @@ struct Fault {
 }
 
 impl State {
+    /// The response headers to drop for this request (uses a matching strip up once).
+    fn take_strip(&self, request: &Request) -> Vec<String> {
+        let mut strips = self.strips.lock().unwrap();
+        let Some(strip) = strips.iter_mut().find(|s| {
+            s.remaining > 0 && s.method == request.method && request.target.contains(&s.fragment)
+        }) else {
+            return Vec::new();
+        };
+        strip.remaining -= 1;
+        strip.names.clone()
+    }
+
     /// The status to answer instead of forwarding, if a fault matches (and uses it up once).
     fn take_fault(&self, request: &Request) -> Option<(u16, String)> {
         let mut faults = self.faults.lock().unwrap();
@@ -85,10 +108,6 @@ impl CountingProxy {
         self.server.host()
     }
 
-    pub fn url(&self) -> String {
-        format!("http://{}", self.host())
-    }
-
     pub fn image(&self, repo_and_ref: &str) -> String {
         format!("{}/{repo_and_ref}", self.host())
     }
@@ -99,11 +118,6 @@ impl CountingProxy {
             host: self.host(),
             ..self.upstream.clone()
         }
-    }
-
-    /// `--allow-http-registry`
-    pub fn pinsign_flags(&self) -> Vec<String> {
-        self.endpoint().pinsign_flags()
     }
 
     /// `(method, target)` of every request, in order (target includes the query).
@@ -164,6 +178,17 @@ impl CountingProxy {
     }
 
     /// Forgets all faults not yet used up.
+    /// Drop the response headers `names` (e.g. `Content-Length`, `Content-Type` of a HEAD) for
+    /// the next `times` requests with `method` whose target contains `fragment`.
+    pub fn strip_headers(&self, method: &str, fragment: &str, names: &[&str], times: usize) {
+        self.state.strips.lock().unwrap().push(Strip {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            remaining: times,
+        });
+    }
+
     pub fn clear_faults(&self) {
         self.state.faults.lock().unwrap().clear();
     }
@@ -233,10 +258,11 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             continue;
         }
         // A kept-alive upstream connection may have been closed meanwhile: reconnect once.
-        let mut result = forward(&mut up, upstream, &request);
+        let strip = state.take_strip(&request);
+        let mut result = forward(&mut up, upstream, &request, &strip);
         if result.is_err() {
             up = None;
-            result = forward(&mut up, upstream, &request);
+            result = forward(&mut up, upstream, &request, &strip);
         }
         let Ok((head, close)) = result else {
             let _ = to_client.write_all(
@@ -266,6 +292,7 @@ fn forward(
     up: &mut Option<Upstream>,
     addr: SocketAddr,
     request: &Request,
+    strip: &[String],
 ) -> std::io::Result<(Vec<u8>, bool)> {
     if up.is_none() {
         *up = Some(connect(addr)?);
@@ -319,7 +346,8 @@ fn forward(
     let mut out = format!("{start}\r\n");
     for (name, value) in &headers {
         let keep_head_length = bodiless && name.eq_ignore_ascii_case("content-length");
-        if !is_framing(name) || keep_head_length {
+        let stripped = strip.iter().any(|s| s.eq_ignore_ascii_case(name));
+        if (!is_framing(name) || keep_head_length) && !stripped {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
     }

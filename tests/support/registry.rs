@@ -215,15 +215,6 @@ impl Registry {
         format!("127.0.0.1:{}", self.server.port())
     }
 
-    pub fn port(&self) -> u16 {
-        self.server.port()
-    }
-
-    /// `http://127.0.0.1:PORT` or `https://...`
-    pub fn url(&self) -> String {
-        self.endpoint().url()
-    }
-
     /// `127.0.0.1:PORT/REPO[:TAG|@DIGEST]`
     pub fn image(&self, repo_and_ref: &str) -> String {
         format!("{}/{repo_and_ref}", self.host())
@@ -237,20 +228,6 @@ impl Registry {
     /// The registry's temp dir (config.yml, registry.log, storage/, pki/).
     pub fn dir(&self) -> &Path {
         self.server.dir()
-    }
-
-    /// The registry's log so far (for assertion messages).
-    pub fn log(&self) -> String {
-        self.server.log()
-    }
-
-    /// Users known to an auth variant (empty without auth).
-    pub fn users(&self) -> Vec<User> {
-        if self.kind.has_auth() {
-            USERS.to_vec()
-        } else {
-            Vec::new()
-        }
     }
 
     /// The token server of a token variant.
@@ -292,10 +269,5 @@ impl Registry {
     /// `PINSIGN_REGISTRY_USERNAME/PASSWORD` for `writer` on auth variants, else empty.
     pub fn pinsign_env(&self) -> Vec<(String, String)> {
         self.endpoint().pinsign_env()
-    }
-
-    /// buildah push / skopeo inspect flags (TLS, `--creds` for `writer` on auth variants).
-    pub fn containers_flags(&self) -> Vec<String> {
-        self.endpoint().containers_flags()
     }
 }

@@ -15,8 +15,7 @@ pub const COUNT: usize = 8;
 pub struct TestKey {
     /// The encrypted private key (`ENCRYPTED SIGSTORE PRIVATE KEY`), password [`PASSWORD`].
     pub key: PathBuf,
-    /// The public key file and its PEM text.
-    pub public: PathBuf,
+    /// The public key's PEM text.
     pub public_pem: String,
 }
 
@@ -50,7 +49,6 @@ fn generate() -> Vec<TestKey> {
             TestKey {
                 key: prefix.with_extension("key"),
                 public_pem: std::fs::read_to_string(&public).expect("read generated .pub"),
-                public,
             }
         })
         .collect()

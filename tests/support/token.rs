@@ -33,8 +33,6 @@ pub struct TokenRequest {
     pub user: Option<String>,
     /// The `scope` parameters as sent (percent-decoded).
     pub scopes: Vec<String>,
-    /// HTTP status answered.
-    pub status: u16,
 }
 
 struct State {
@@ -76,11 +74,6 @@ impl TokenServer {
         format!("http://{}/token", self.server.host())
     }
 
-    /// `127.0.0.1:PORT`
-    pub fn host(&self) -> String {
-        self.server.host()
-    }
-
     /// How many requests reached the token endpoint (any outcome).
     pub fn requests(&self) -> usize {
         self.state.count.load(Ordering::SeqCst)
@@ -89,12 +82,6 @@ impl TokenServer {
     /// Every request answered so far, in order.
     pub fn log(&self) -> Vec<TokenRequest> {
         self.state.log.lock().unwrap().clone()
-    }
-
-    /// A token for `user` (or anonymous) with `access` claims `[(type, name, actions)]`, signed as the
-    /// server would; handy to hand-craft tokens.
-    pub fn mint(&self, user: Option<&str>, access: &[(String, String, Vec<String>)]) -> String {
-        mint(&self.state, user, access)
     }
 }
 
@@ -107,12 +94,12 @@ fn handle(state: &State, req: &Request) -> Response {
         .flat_map(|(_, v)| v.split(' ').map(str::to_string))
         .filter(|s| !s.is_empty())
         .collect();
-    let (status, response, user) = answer(state, req, &query, &scopes);
-    state.log.lock().unwrap().push(TokenRequest {
-        user,
-        scopes,
-        status,
-    });
+    let (response, user) = answer(state, req, &query, &scopes);
+    state
+        .log
+        .lock()
+        .unwrap()
+        .push(TokenRequest { user, scopes });
     response
 }
 
@@ -121,10 +108,10 @@ fn answer(
     req: &Request,
     query: &[(String, String)],
     scopes: &[String],
-) -> (u16, Response, Option<String>) {
+) -> (Response, Option<String>) {
     let error = |status: u16, message: &str, user: Option<String>| {
         let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]});
-        (status, Response::new(status).json(&body), user)
+        (Response::new(status).json(&body), user)
     };
     if req.method != "GET" || req.path() != "/token" {
         return error(404, "only GET /token is served", None);
@@ -146,7 +133,7 @@ fn answer(
         .collect();
     let token = mint(state, user.as_deref(), &access);
     let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300});
-    (200, Response::new(200).json(&body), user)
+    (Response::new(200).json(&body), user)
 }
 
 /// What `user` gets for one scope `type:name:actions` (the name may contain `:` for a port).
