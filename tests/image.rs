@@ -65,7 +65,12 @@ fn assert_ok(out: &Output, what: &str) -> String {
 
 /// The manifest digest an oci-archive's `index.json` names (its only image).
 fn archive_digest(archive: &Path) -> String {
-    let index = support::run(Command::new("tar").arg("-xOf").arg(archive).arg("index.json"));
+    let index = support::run(
+        Command::new("tar")
+            .arg("-xOf")
+            .arg(archive)
+            .arg("index.json"),
+    );
     let index: serde_json::Value = serde_json::from_str(&index).expect("index.json is JSON");
     let manifests = index["manifests"].as_array().expect("index.json manifests");
     assert_eq!(manifests.len(), 1, "one image in {}", archive.display());
@@ -116,10 +121,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = images::store()
-            .buildah()
-            .args(["rm", &self.id])
-            .output();
+        let _ = images::store().buildah().args(["rm", &self.id]).output();
     }
 }
 
@@ -187,9 +189,7 @@ fn own_image_runs_has_no_shell_and_ships_signed_by_itself() {
     let files = ctr.files();
     let executables: BTreeSet<&str> = files
         .iter()
-        .filter(|(path, mode)| {
-            mode & 0o170000 == 0o100000 && mode & 0o111 != 0 && !path.is_empty()
-        })
+        .filter(|(path, mode)| mode & 0o170000 == 0o100000 && mode & 0o111 != 0 && !path.is_empty())
         .map(|(path, _)| path.as_str())
         .collect();
     for exe in &executables {

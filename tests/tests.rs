@@ -15,3 +15,4 @@ mod sign_concurrent;
 mod sign_faults;
 mod token_reuse;
 mod verify;
+mod workflows;

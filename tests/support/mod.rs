@@ -24,6 +24,7 @@ pub mod ferro;
 pub mod httpd;
 pub mod images;
 pub mod lying;
+pub mod node;
 pub mod pki;
 pub mod process;
 pub mod proxy;
