@@ -27,8 +27,8 @@ const SOURCE_DATE_EPOCH: &str = "1700000000";
 /// Environment variable the tests hand the signing key in (as a CI secret arrives).
 const KEY_VAR: &str = "PINSIGN_TEST_IMAGE_KEY";
 
-/// `scripts/image ARGS` from the repository root, with the harness's buildah store, the test key
-/// in [`KEY_VAR`] and its password, and none of the host's credential variables.
+/// `scripts/image ARGS` from the repository root, with the harness's buildah store, a fixed
+/// SOURCE_DATE_EPOCH and none of the host's credential variables.
 fn scripts_image(args: &[&str]) -> Command {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = Command::new("bash");
@@ -38,11 +38,17 @@ fn scripts_image(args: &[&str]) -> Command {
     for var in HOST_VARS {
         cmd.env_remove(var);
     }
+    cmd.envs(images::store().env())
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH);
+    cmd
+}
+
+/// [`scripts_image`] with the first test key in [`KEY_VAR`] (as a CI secret arrives) and its password.
+fn scripts_image_signing(args: &[&str]) -> Command {
     let key = &test_keys::keys()[0];
     let pem = std::fs::read_to_string(&key.key).expect("read test key");
-    cmd.envs(images::store().env())
-        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
-        .env(KEY_VAR, pem)
+    let mut cmd = scripts_image(args);
+    cmd.env(KEY_VAR, pem)
         .env("COSIGN_PASSWORD", test_keys::PASSWORD);
     cmd
 }
@@ -169,7 +175,7 @@ fn own_image_runs_has_no_shell_and_ships_signed_by_itself() {
     ];
     let flags = ep.pinsign_flags();
     args.extend(flags.iter().map(String::as_str));
-    let out = output_of(&mut scripts_image(&args));
+    let out = output_of(&mut scripts_image_signing(&args));
     let stdout = assert_ok(&out, "scripts/image");
     let built = started.elapsed();
 
