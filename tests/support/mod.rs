@@ -23,6 +23,7 @@ pub mod ferro;
 pub mod httpd;
 pub mod images;
 pub mod lying;
+pub mod node;
 pub mod outcome;
 pub mod pki;
 pub mod process;

@@ -15,7 +15,8 @@ pub const COUNT: usize = 8;
 pub struct TestKey {
     /// The encrypted private key (`ENCRYPTED SIGSTORE PRIVATE KEY`), password [`PASSWORD`].
     pub key: PathBuf,
-    /// The public key's PEM text.
+    /// The public key file and its PEM text.
+    pub public: PathBuf,
     pub public_pem: String,
 }
 
@@ -49,6 +50,7 @@ fn generate() -> Vec<TestKey> {
             TestKey {
                 key: prefix.with_extension("key"),
                 public_pem: std::fs::read_to_string(&public).expect("read generated .pub"),
+                public,
             }
         })
         .collect()
