@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod build;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod error;
