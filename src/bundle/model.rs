@@ -179,7 +179,7 @@ impl Bundle {
             #[serde(rename = "mediaType", default)]
             media_type: Option<String>,
         }
-        let head: Head = serde_json::from_slice(bytes).map_err(|e| {
+        let head: Head = json::from_object(bytes).map_err(|e| {
             BundleError::Malformed(format!("not a JSON object with a mediaType: {e}"))
         })?;
         let media_type = head

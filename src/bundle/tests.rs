@@ -405,7 +405,7 @@ fn image_bundle_refusals() {
     st["predicateType"] = json!("https://slsa.dev/provenance/v1");
     let payload = serde_json::to_vec(&st).unwrap();
     let sig = key.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
-    let slsa = dsse_bundle(IN_TOTO_PAYLOAD_TYPE, &payload, &[sig.clone()]);
+    let slsa = dsse_bundle(IN_TOTO_PAYLOAD_TYPE, &payload, std::slice::from_ref(&sig));
     assert_eq!(
         refusal(&slsa, &image, &keys),
         Refusal::UnknownPredicate {
@@ -782,7 +782,7 @@ fn other_referrers_are_not_bundle_referrers() {
             "foreign",
         ),
         (
-            format!(r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}}"#),
+            r#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_string(),
             "foreign",
         ),
         (
@@ -839,7 +839,7 @@ fn referrers_tag_name() {
 #[test]
 fn merge_into_nothing_then_append_and_dedupe() {
     let a = descriptor(b"a", BUNDLE_V03_MEDIA_TYPE);
-    let first = merge_referrers(None, None, &[a.clone()]);
+    let first = merge_referrers(None, None, std::slice::from_ref(&a));
     assert_eq!(
         String::from_utf8(first.index.clone()).unwrap(),
         format!(
@@ -859,13 +859,13 @@ fn merge_into_nothing_then_append_and_dedupe() {
     assert_eq!(read_back.entries()[0].sha256(), Some(a.digest.clone()));
 
     // Same descriptor again: nothing to write.
-    let again = merge_referrers(Some(&read_back), None, &[a.clone()]);
+    let again = merge_referrers(Some(&read_back), None, std::slice::from_ref(&a));
     assert!(!again.changed);
     assert_eq!(again.index, first.index);
-    assert!(missing_referrers(Some(&read_back), None, &[a.clone()]).is_empty());
+    assert!(missing_referrers(Some(&read_back), None, std::slice::from_ref(&a)).is_empty());
 
     let b = descriptor(b"b", SIG_ARTIFACT_TYPE_FOR_TEST);
-    let both = merge_referrers(Some(&read_back), None, &[b.clone()]);
+    let both = merge_referrers(Some(&read_back), None, std::slice::from_ref(&b));
     let both = parse_referrers_index(&both.index).unwrap();
     let digests: Vec<_> = both.entries().iter().map(|e| e.digest.clone()).collect();
     assert_eq!(digests, vec![a.digest.to_string(), b.digest.to_string()]);
@@ -894,7 +894,7 @@ fn merge_keeps_unknown_entries_and_members_byte_for_byte() {
     );
     assert!(!idx.entries()[0].is_bundle() && !idx.entries()[1].is_bundle());
     let ours = descriptor(b"ours", BUNDLE_V03_MEDIA_TYPE);
-    let merged = merge_referrers(Some(&idx), None, &[ours.clone()]);
+    let merged = merge_referrers(Some(&idx), None, std::slice::from_ref(&ours));
     let text = String::from_utf8(merged.index).unwrap();
     for (_, raw) in [
         (0, idx.entries()[0].raw_json()),
@@ -924,20 +924,24 @@ fn remerge_restores_what_a_concurrent_writer_dropped() {
     let b = descriptor(b"b", BUNDLE_V03_MEDIA_TYPE);
     let c = descriptor(b"c", BUNDLE_V03_MEDIA_TYPE);
     // We read [a] and wrote [a, ours=b]; another writer, who also read [a], wrote [a, c].
-    let previous = parse_referrers_index(&merge_referrers(None, None, &[a.clone()]).index).unwrap();
-    let current =
-        parse_referrers_index(&merge_referrers(Some(&previous), None, &[c.clone()]).index).unwrap();
+    let previous =
+        parse_referrers_index(&merge_referrers(None, None, std::slice::from_ref(&a)).index)
+            .unwrap();
+    let current = parse_referrers_index(
+        &merge_referrers(Some(&previous), None, std::slice::from_ref(&c)).index,
+    )
+    .unwrap();
     assert_eq!(
-        missing_referrers(Some(&current), Some(&previous), &[b.clone()]),
+        missing_referrers(Some(&current), Some(&previous), std::slice::from_ref(&b)),
         vec![b.digest.to_string()]
     );
-    let fixed = merge_referrers(Some(&current), Some(&previous), &[b.clone()]);
+    let fixed = merge_referrers(Some(&current), Some(&previous), std::slice::from_ref(&b));
     let fixed = parse_referrers_index(&fixed.index).unwrap();
     let digests: Vec<_> = fixed.entries().iter().map(|e| e.digest.clone()).collect();
     assert_eq!(digests, [&a, &c, &b].map(|d| d.digest.to_string()).to_vec());
-    assert!(missing_referrers(Some(&fixed), Some(&previous), &[b.clone()]).is_empty());
+    assert!(missing_referrers(Some(&fixed), Some(&previous), std::slice::from_ref(&b)).is_empty());
     // A read-back that lost everything (the tag deleted) restores previous and ours.
-    let restored = merge_referrers(None, Some(&previous), &[b.clone()]);
+    let restored = merge_referrers(None, Some(&previous), std::slice::from_ref(&b));
     assert_eq!(
         restored.added,
         vec![a.digest.to_string(), b.digest.to_string()]
