@@ -10,6 +10,7 @@
 pub mod backoff;
 pub mod batch;
 pub mod build;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -16,3 +16,12 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 pub const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// `artifactType` (and config media type) of a cosign signature referrer (OCI 1.1).
 pub const SIG_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// A Sigstore bundle, v0.3 in the newer spelling: what cosign v3 and pinsign write.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Every bundle media type starts with this; `cosign verify` picks bundle layers by it.
+pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// DSSE `payloadType` of an in-toto Statement.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The OCI empty descriptor's media type (`{}`): the config of an artifact with no config,
+/// such as a bundle referrer.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";

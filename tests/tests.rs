@@ -5,6 +5,7 @@
 mod support;
 
 mod build_push;
+mod bundle;
 mod cli;
 mod harness;
 mod image;

@@ -1,0 +1,453 @@
+//! Sigstore bundles against an implementation pinsign did not write: sigstore-js verifies what
+//! `pinsign::bundle` builds, and pinsign verifies (or refuses, for the right reason) what
+//! sigstore-js builds; keys come from Node's crypto. Then the OCI pieces against real
+//! registries: a bundle referrer on ferro-oci-server (referrers API) and on CNCF Distribution
+//! through the referrers tag index, read back and verified by both implementations.
+
+use pinsign::media_types::{BUNDLE_V03, OCI_INDEX};
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use pinsign::bundle::{
+    blob_bundle, bundle_referrer, bundle_referrers, image_bundle, key_hint, merge_referrers,
+    parse_bundle_referrer, parse_referrers_index, referrers_tag, verify_blob_bundle,
+    verify_image_bundle, BlobArtifact, BlobPolicy, BundleCheck, Created, ImagePolicy, Refusal,
+    COSIGN_SIGN_PREDICATE_TYPE,
+};
+use pinsign::keys::{PasswordSource, PublicKey, SigningKey};
+use pinsign::reference::Digest;
+use pinsign::registry::Descriptor;
+use pinsign::signature::BlobData;
+use serde_json::json;
+
+use crate::support::sigstore_js::{JsKey, SigstoreJs};
+use crate::support::{block_on, Endpoint, Ferro, Registry};
+
+fn signing_key(k: &JsKey) -> SigningKey {
+    SigningKey::load(k.key.to_str().unwrap(), &PasswordSource::default()).expect("load Node's key")
+}
+
+fn public_key(k: &JsKey) -> PublicKey {
+    PublicKey::from_pem(&std::fs::read(&k.public).unwrap(), "node.pub").unwrap()
+}
+
+fn image_digest(seed: &str) -> Digest {
+    Digest::of(format!("an image manifest {seed}").as_bytes())
+}
+
+fn verify(bytes: &[u8], image: &Digest, keys: &[PublicKey]) -> BundleCheck {
+    verify_image_bundle(bytes, image, &ImagePolicy::new(keys))
+}
+
+#[test]
+fn pinsign_image_bundle_verifies_with_sigstore_js() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let other = js.keygen();
+    let key = signing_key(&node_key);
+    let image = image_digest("pinsign");
+    let annotations = BTreeMap::from([
+        ("team".to_string(), "payments".to_string()),
+        ("git".to_string(), "0123abc".to_string()),
+    ]);
+    let built = image_bundle(&image, &annotations, &key);
+
+    let v = js
+        .verify(&built.bytes, &[&other.public, &node_key.public], None)
+        .expect("sigstore-js verifies pinsign's bundle");
+    assert_eq!(v.media_type, BUNDLE_V03);
+    assert_eq!(v.content, "dsseEnvelope");
+    assert_eq!(
+        v.payload_type.as_deref(),
+        Some("application/vnd.in-toto+json")
+    );
+    // sigstore-js found the key by pinsign's hint, computed independently in common.cjs.
+    assert_eq!(
+        v.hint.as_deref(),
+        Some(key_hint(&key.public_key()).as_str())
+    );
+    let st = &v.statement;
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(st["predicateType"], COSIGN_SIGN_PREDICATE_TYPE);
+    assert_eq!(st["predicate"], json!({}));
+    assert_eq!(st["subject"].as_array().unwrap().len(), 1);
+    assert_eq!(st["subject"][0]["digest"], json!({"sha256": image.hex()}));
+    assert_eq!(
+        st["subject"][0]["annotations"],
+        json!({"git": "0123abc", "team": "payments"})
+    );
+    assert!(st["subject"][0].get("name").is_none());
+
+    // The check is not vacuous: another key, or a changed payload, is refused by sigstore-js.
+    let e = js.verify(&built.bytes, &[&other.public], None).unwrap_err();
+    assert!(e.contains("hint"), "{e}");
+    let mut doc: serde_json::Value = serde_json::from_slice(&built.bytes).unwrap();
+    let forged = String::from_utf8(pinsign_statement(&image_digest("forged"))).unwrap();
+    doc["dsseEnvelope"]["payload"] = json!(b64(forged.as_bytes()));
+    let e = js
+        .verify(
+            &serde_json::to_vec(&doc).unwrap(),
+            &[&node_key.public],
+            None,
+        )
+        .unwrap_err();
+    assert!(e.contains("SIGNATURE_ERROR"), "{e}");
+}
+
+fn pinsign_statement(d: &Digest) -> Vec<u8> {
+    let key = SigningKey::generate();
+    let b = pinsign::bundle::Bundle::parse(&image_bundle(d, &BTreeMap::new(), &key).bytes).unwrap();
+    b.dsse_envelope().unwrap().payload.clone()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn sigstore_js_image_bundle_verifies_with_pinsign() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let image = image_digest("js");
+    let bundle = js.sign_image(&node_key, image.as_str(), &[("team", "payments")], None);
+    let keys = [SigningKey::generate().public_key(), public_key(&node_key)];
+    let want = BTreeMap::from([("team".to_string(), "payments".to_string())]);
+    let check = verify_image_bundle(
+        &bundle,
+        &image,
+        &ImagePolicy::new(&keys).with_annotations(&want),
+    );
+    assert!(check.verified, "{:?}", check.reason);
+    assert_eq!(check.key.as_deref(), Some(keys[1].fingerprint().as_str()));
+    assert_eq!(check.media_type.as_deref(), Some(BUNDLE_V03));
+    assert_eq!(check.subjects, vec![image.to_string()]);
+    assert_eq!(check.annotations, want);
+}
+
+#[test]
+fn sigstore_js_bundles_are_refused_with_the_reason() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let keys = [public_key(&node_key)];
+    let image = image_digest("refusals");
+    let good = js.sign_image(&node_key, image.as_str(), &[("team", "payments")], None);
+    assert!(verify(&good, &image, &keys).verified);
+
+    // Tampered envelope: one byte of the payload changed (the payload still parses).
+    let mut doc: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(doc["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let text = String::from_utf8(payload)
+        .unwrap()
+        .replace("payments", "paymentz");
+    doc["dsseEnvelope"]["payload"] = json!(b64(text.as_bytes()));
+    let check = verify(&serde_json::to_vec(&doc).unwrap(), &image, &keys);
+    assert_eq!(
+        check.refusal,
+        Some(Refusal::WrongKey { tried: 1 }),
+        "{:?}",
+        check.reason
+    );
+    // Tampered signature.
+    let mut doc: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    let mut sig = base64::engine::general_purpose::STANDARD
+        .decode(
+            doc["dsseEnvelope"]["signatures"][0]["sig"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let last = sig.len() - 1;
+    sig[last] ^= 1;
+    doc["dsseEnvelope"]["signatures"][0]["sig"] = json!(b64(&sig));
+    let check = verify(&serde_json::to_vec(&doc).unwrap(), &image, &keys);
+    assert_eq!(check.reason_kind, Some("wrong-key"), "{:?}", check.reason);
+
+    // Other key.
+    let other = [public_key(&js.keygen())];
+    let check = verify(&good, &image, &other);
+    assert_eq!(check.refusal, Some(Refusal::WrongKey { tried: 1 }));
+    assert_eq!(
+        check.reason.as_deref(),
+        Some("no key verified the signature (tried 1 key(s)); it was made with another key or the bundle was altered")
+    );
+
+    // Other digest: signed for another image.
+    let check = verify(&good, &image_digest("elsewhere"), &keys);
+    assert_eq!(check.reason_kind, Some("other-digest"));
+    assert!(check.key.is_some(), "the signature itself is valid");
+    let reason = check.reason.unwrap();
+    assert!(
+        reason.contains(image.as_str()) && reason.contains("replayed"),
+        "{reason}"
+    );
+
+    // A bundle for another predicate (an attestation, not a signature).
+    let slsa = js.sign_image(
+        &node_key,
+        image.as_str(),
+        &[],
+        Some("https://slsa.dev/provenance/v1"),
+    );
+    let check = verify(&slsa, &image, &keys);
+    assert_eq!(
+        check.refusal,
+        Some(Refusal::UnknownPredicate {
+            found: "https://slsa.dev/provenance/v1".into(),
+            expected: COSIGN_SIGN_PREDICATE_TYPE.into()
+        })
+    );
+    let asked = ImagePolicy::new(&keys).with_predicate_type("https://slsa.dev/provenance/v1");
+    assert!(verify_image_bundle(&slsa, &image, &asked).verified);
+
+    // A required annotation the signer did not add.
+    let want = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+    let check = verify_image_bundle(
+        &good,
+        &image,
+        &ImagePolicy::new(&keys).with_annotations(&want),
+    );
+    assert_eq!(check.reason_kind, Some("annotations"));
+
+    // Malformed and unknown versions never panic.
+    assert_eq!(verify(b"{", &image, &keys).reason_kind, Some("malformed"));
+    let mut doc: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    doc["mediaType"] = json!("application/vnd.dev.sigstore.bundle.v0.9+json");
+    let check = verify(&serde_json::to_vec(&doc).unwrap(), &image, &keys);
+    assert_eq!(check.reason_kind, Some("unknown-media-type"));
+}
+
+#[test]
+fn blob_bundles_both_ways() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let keys = [public_key(&node_key)];
+    let policy = BlobPolicy::new(&keys);
+    let file = js.scratch("release.tar.gz");
+    std::fs::write(&file, b"pinsign release tarball\n").unwrap();
+    let other = js.scratch("other.tar.gz");
+    std::fs::write(&other, b"another file\n").unwrap();
+    let data = std::fs::read(&file).unwrap();
+    let digest = Digest::of(&data);
+
+    // pinsign's blob bundle, checked by sigstore-js against the file.
+    let ours = blob_bundle(&data, &signing_key(&node_key));
+    let v = js
+        .verify(&ours.bytes, &[&node_key.public], Some(&file))
+        .expect("sigstore-js verifies pinsign's blob bundle");
+    assert_eq!(v.content, "messageSignature");
+    let e = js
+        .verify(&ours.bytes, &[&node_key.public], Some(&other))
+        .unwrap_err();
+    assert!(e.contains("SIGNATURE_ERROR") || e.contains("digest"), "{e}");
+
+    // sigstore-js's message signature bundle (it writes media type v0.2), checked by pinsign.
+    let theirs = js.sign_blob(&node_key, &file);
+    let check = verify_blob_bundle(&theirs, BlobArtifact::Bytes(&data), &policy);
+    assert!(check.verified, "{:?}", check.reason);
+    assert_eq!(
+        check.media_type.as_deref(),
+        Some("application/vnd.dev.sigstore.bundle+json;version=0.2")
+    );
+    assert!(verify_blob_bundle(&theirs, BlobArtifact::Digest(&digest), &policy).verified);
+    let other_data = std::fs::read(&other).unwrap();
+    let check = verify_blob_bundle(&theirs, BlobArtifact::Bytes(&other_data), &policy);
+    assert_eq!(
+        check.reason_kind,
+        Some("other-digest"),
+        "{:?}",
+        check.reason
+    );
+    let wrong = [public_key(&js.keygen())];
+    let check = verify_blob_bundle(
+        &theirs,
+        BlobArtifact::Bytes(&data),
+        &BlobPolicy::new(&wrong),
+    );
+    assert_eq!(check.refusal, Some(Refusal::WrongKey { tried: 1 }));
+
+    // sigstore-js's DSSE statement naming the file.
+    let dsse = js.sign_blob_dsse(&node_key, &file);
+    let check = verify_blob_bundle(&dsse, BlobArtifact::Bytes(&data), &policy);
+    assert!(check.verified, "{:?}", check.reason);
+    assert_eq!(check.subjects, vec![digest.to_string()]);
+    let check = verify_blob_bundle(&dsse, BlobArtifact::Bytes(&other_data), &policy);
+    assert_eq!(check.reason_kind, Some("other-digest"));
+}
+
+// ------------------------------------------------------------ the OCI pieces on real registries
+
+/// Push a bundle referrer's blobs and manifest; return the manifest PUT's status and headers.
+fn push_referrer(ep: &Endpoint, repo: &str, r: &pinsign::bundle::BundleReferrer) -> u16 {
+    block_on(async {
+        let client = ep.client();
+        for blob in &r.blobs {
+            let BlobData::Upload(bytes) = &blob.data else {
+                panic!("a new referrer only has blobs to upload");
+            };
+            let pushed = client.push_blob(repo, bytes).await.unwrap();
+            assert_eq!(pushed, blob.digest.as_str());
+        }
+        let put = client
+            .put_manifest(repo, r.digest.as_str(), r.media_type, &r.manifest)
+            .await
+            .unwrap();
+        assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+        assert_eq!(put.digest.as_deref(), Some(r.digest.as_str()));
+        put.status
+    })
+}
+
+/// From a referrers list to verified bundles: list, fetch each bundle manifest and its layer,
+/// check the blob digest, verify with pinsign and with sigstore-js.
+fn fetch_and_verify(
+    ep: &Endpoint,
+    repo: &str,
+    list: &[u8],
+    image: &Digest,
+    keys: &[PublicKey],
+    js: &SigstoreJs,
+    key_file: &std::path::Path,
+) -> usize {
+    let index = parse_referrers_index(list).unwrap();
+    let bundles = bundle_referrers(&index);
+    for entry in &bundles {
+        let manifest = ep.get_manifest(repo, &entry.digest);
+        assert_eq!(manifest.status, 200);
+        let m = parse_bundle_referrer(&manifest.body).unwrap();
+        m.check_subject(image).unwrap();
+        let blob = block_on(async {
+            ep.client()
+                .get(&format!("/v2/{repo}/blobs/{}", m.layer.digest))
+                .await
+        })
+        .unwrap();
+        assert_eq!(blob.status, 200);
+        assert!(m.layer.digest.matches(&blob.body));
+        let check = verify(&blob.body, image, keys);
+        assert!(check.verified, "{:?}", check.reason);
+        let v = js.verify(&blob.body, &[key_file], None).unwrap();
+        assert_eq!(v.statement["subject"][0]["digest"]["sha256"], image.hex());
+    }
+    bundles.len()
+}
+
+fn subject_of(ep: &Endpoint, repo: &str, digest: &str) -> Descriptor {
+    let head = ep.head_manifest(repo, digest);
+    assert_eq!(head.status, 200);
+    Descriptor {
+        media_type: head.content_type.clone().unwrap(),
+        digest: Digest::parse(digest).unwrap(),
+        size: head
+            .header("content-length")
+            .and_then(|s| s.parse().ok())
+            .unwrap(),
+    }
+}
+
+#[test]
+fn bundle_referrer_on_a_registry_with_the_referrers_api() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let key = signing_key(&node_key);
+    let keys = [key.public_key()];
+    let ferro = Ferro::start();
+    let ep = ferro.endpoint();
+    let image = ep.push_synthetic("team/app", Some("v1"), 7);
+    let subject = subject_of(&ep, "team/app", &image.digest);
+    let digest = subject.digest.clone();
+
+    let pinsign_bundle = image_bundle(&digest, &BTreeMap::new(), &key);
+    let js_bundle = js.sign_image(&node_key, digest.as_str(), &[], None);
+    for (i, bytes) in [&pinsign_bundle.bytes, &js_bundle].into_iter().enumerate() {
+        let r = bundle_referrer(
+            &subject,
+            bytes,
+            Created::from_unix(1_700_000_000 + i as u64),
+        )
+        .unwrap();
+        push_referrer(&ep, "team/app", &r);
+    }
+    let list = ep.referrers("team/app", digest.as_str());
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let index = parse_referrers_index(&list.body).unwrap();
+    for e in bundle_referrers(&index) {
+        assert_eq!(e.artifact_type.as_deref(), Some(BUNDLE_V03));
+        assert_eq!(
+            e.annotations
+                .get("dev.sigstore.bundle.predicateType")
+                .map(String::as_str),
+            Some(COSIGN_SIGN_PREDICATE_TYPE),
+            "the registry lists the manifest's annotations"
+        );
+    }
+    let n = fetch_and_verify(
+        &ep,
+        "team/app",
+        &list.body,
+        &digest,
+        &keys,
+        &js,
+        &node_key.public,
+    );
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn bundle_referrer_through_the_referrers_tag_on_distribution() {
+    let js = SigstoreJs::require();
+    let node_key = js.keygen();
+    let key = signing_key(&node_key);
+    let keys = [key.public_key()];
+    let registry = Registry::http();
+    let ep = registry.endpoint();
+    let image = ep.push_synthetic("team/app", Some("v1"), 8);
+    let subject = subject_of(&ep, "team/app", &image.digest);
+    let digest = subject.digest.clone();
+    // Distribution 2.8 has no referrers API.
+    assert_eq!(ep.referrers("team/app", digest.as_str()).status, 404);
+    let tag = referrers_tag(&digest);
+    assert_eq!(ep.get_manifest("team/app", &tag).status, 404);
+
+    // Two signers, one after the other, each read-merge-writing the tag.
+    let bundles = [
+        image_bundle(&digest, &BTreeMap::new(), &key).bytes,
+        js.sign_image(&node_key, digest.as_str(), &[("by", "js")], None),
+    ];
+    for (i, bytes) in bundles.iter().enumerate() {
+        let r = bundle_referrer(
+            &subject,
+            bytes,
+            Created::from_unix(1_700_000_000 + i as u64),
+        )
+        .unwrap();
+        push_referrer(&ep, "team/app", &r);
+        let current = ep.get_manifest("team/app", &tag);
+        let current =
+            (current.status == 200).then(|| parse_referrers_index(&current.body).unwrap());
+        let merge = merge_referrers(current.as_ref(), None, std::slice::from_ref(&r.descriptor));
+        assert!(merge.changed);
+        let put = block_on(async {
+            ep.client()
+                .put_manifest("team/app", &tag, merge.media_type, &merge.index)
+                .await
+        })
+        .unwrap();
+        assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+        assert_eq!(put.digest.as_deref(), Some(merge.digest.as_str()));
+    }
+    let list = ep.get_manifest("team/app", &tag);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.content_type.as_deref(), Some(OCI_INDEX));
+    let n = fetch_and_verify(
+        &ep,
+        "team/app",
+        &list.body,
+        &digest,
+        &keys,
+        &js,
+        &node_key.public,
+    );
+    assert_eq!(n, 2, "{}", String::from_utf8_lossy(&list.body));
+}
