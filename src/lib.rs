@@ -14,6 +14,7 @@ pub mod files;
 pub mod keys;
 pub mod logging;
 pub mod output;
+pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod signature;
