@@ -7,6 +7,7 @@ mod support;
 mod build_push;
 mod harness;
 mod keys;
+mod policy;
 mod resolve;
 mod sign;
 mod sign_common;

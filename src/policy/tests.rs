@@ -3,7 +3,10 @@
 use super::*;
 use crate::keys::SigningKey;
 
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kyverno/examples/");
+const EXAMPLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/kyverno/examples/"
+);
 
 fn example(name: &str) -> Vec<Policy> {
     let text = std::fs::read_to_string(format!("{EXAMPLES}{name}")).unwrap();
@@ -12,7 +15,11 @@ fn example(name: &str) -> Vec<Policy> {
 
 const DIGEST: &str = "sha256:631e0092a6cfd0eaba96f7d4392f8577a45e7646243ce2777d6c808c361a8ff2";
 
-fn spec(keys: &[&SigningKey], kinds: &[PolicyKind], edit: impl FnOnce(&mut PolicyInput)) -> PolicySpec {
+fn spec(
+    keys: &[&SigningKey],
+    kinds: &[PolicyKind],
+    edit: impl FnOnce(&mut PolicyInput),
+) -> PolicySpec {
     let mut input = PolicyInput {
         keys: keys.iter().map(|k| k.public_key()).collect(),
         images: vec!["oci.example.org/team/*".into()],
@@ -34,7 +41,10 @@ fn answer(plan: &Plan, signers: &[&SigningKey]) -> CheckResults {
     for check in &plan.checks {
         let result = match &check.kind {
             CheckKind::Key { key, .. } => {
-                if signers.iter().any(|s| s.public_key().spki_der() == key.spki_der()) {
+                if signers
+                    .iter()
+                    .any(|s| s.public_key().spki_der() == key.spki_der())
+                {
                     CheckResult::Verified {
                         detail: format!("signature by {}", key.fingerprint()),
                     }
@@ -74,14 +84,23 @@ fn generated_policies_decide_per_kind() {
             (&two, &image, vec![&a], Decision::Admitted),
             (&two, &image, vec![&b], Decision::Admitted),
             (&two, &image, vec![&other], Decision::Denied),
-            (&one, "ghcr.io/fluxcd/source-controller:v1", vec![], Decision::NotCovered),
+            (
+                &one,
+                "ghcr.io/fluxcd/source-controller:v1",
+                vec![],
+                Decision::NotCovered,
+            ),
         ];
         for (policies, image, signers, want) in cases {
             let v = verdict(policies, image, &signers);
             assert_eq!(v.decision, want, "{kind:?} {image}: {v:#?}");
         }
         let denied = verdict(&one, &image, &[&other]);
-        assert!(denied.reason.contains("no signature verifies"), "{}", denied.reason);
+        assert!(
+            denied.reason.contains("no signature verifies"),
+            "{}",
+            denied.reason
+        );
         assert_eq!(denied.policy.as_deref(), Some(spec::DEFAULT_NAME));
         let nc = verdict(&one, "docker.io/nginx:1", &[]);
         assert!(nc.reason.contains("let it in unchecked"), "{}", nc.reason);
@@ -109,7 +128,10 @@ fn signature_location_follows_repo_and_mode() {
         i.signature_repo = Some("oci.example.org/signatures".into())
     }));
     let plan = plan(&p, "oci.example.org/team/app:1").unwrap();
-    assert_eq!(plan.checks[0].location.repository.as_deref(), Some("oci.example.org/signatures"));
+    assert_eq!(
+        plan.checks[0].location.repository.as_deref(),
+        Some("oci.example.org/signatures")
+    );
     assert!(!plan.checks[0].location.referrers_first);
     let p = policies(&spec(&[&a], &[PolicyKind::ClusterPolicy], |i| {
         i.mode = Some(SignatureMode::Referrers)
@@ -124,7 +146,9 @@ fn audit_admits_with_the_failure_named() {
     let a = SigningKey::generate();
     let other = SigningKey::generate();
     for kind in [PolicyKind::ClusterPolicy, PolicyKind::ImageValidatingPolicy] {
-        let p = policies(&spec(&[&a], &[kind], |i| i.failure_action = Some(FailureAction::Audit)));
+        let p = policies(&spec(&[&a], &[kind], |i| {
+            i.failure_action = Some(FailureAction::Audit)
+        }));
         let v = verdict(&p, &format!("oci.example.org/team/app@{DIGEST}"), &[&other]);
         assert_eq!(v.decision, Decision::Admitted, "{v:#?}");
         assert!(v.reason.contains("(Audit) fails"), "{}", v.reason);
@@ -146,7 +170,11 @@ fn keyless_rule_is_separate_and_undetermined() {
         }));
         let flux = verdict(&p, "ghcr.io/fluxcd/source-controller:v1.0.0", &[]);
         assert_eq!(flux.decision, Decision::Undetermined, "{kind:?} {flux:#?}");
-        assert!(flux.reason.contains("needs keyless verification"), "{}", flux.reason);
+        assert!(
+            flux.reason.contains("needs keyless verification"),
+            "{}",
+            flux.reason
+        );
         // our own image needs only the key
         let own = verdict(&p, &format!("oci.example.org/team/app@{DIGEST}"), &[&a]);
         assert_eq!(own.decision, Decision::Admitted, "{kind:?} {own:#?}");
@@ -157,13 +185,23 @@ fn keyless_rule_is_separate_and_undetermined() {
         };
         let subject = identities[0].subject.as_ref().unwrap();
         assert_eq!(
-            subject.matches("https://github.com/fluxcd/flux2/.github/workflows/release.yml@refs/tags/v2.1.0"),
+            subject.matches(
+                "https://github.com/fluxcd/flux2/.github/workflows/release.yml@refs/tags/v2.1.0"
+            ),
             Some(true)
         );
-        assert_eq!(subject.matches("https://github.com/attacker/fluxcd"), Some(false));
+        assert_eq!(
+            subject.matches("https://github.com/attacker/fluxcd"),
+            Some(false)
+        );
         // A keyless answer from the caller decides it.
         let mut results = CheckResults::new();
-        results.insert(plan.checks[0].id, CheckResult::Verified { detail: "keyless ok".into() });
+        results.insert(
+            plan.checks[0].id,
+            CheckResult::Verified {
+                detail: "keyless ok".into(),
+            },
+        );
         assert_eq!(decide(&plan, &results).decision, Decision::Admitted);
     }
 }
@@ -178,10 +216,16 @@ fn kyverno_examples_parse_and_plan() {
     assert_eq!(plan.checks[0].tlog, model::Tlog::Ignored);
     // Kyverno's own chainsaw step for this policy expects its key's signature to admit.
     let mut ok = CheckResults::new();
-    ok.insert(plan.checks[0].id, CheckResult::Verified { detail: "signature verifies".into() });
+    ok.insert(
+        plan.checks[0].id,
+        CheckResult::Verified {
+            detail: "signature verifies".into(),
+        },
+    );
     assert_eq!(decide(&plan, &ok).decision, Decision::Admitted);
     // `repo:*` does not match Kyverno's digest-only spelling: such a pod is not covered.
-    let digest_only = super::plan(&p, &format!("ghcr.io/kyverno/test-verify-image@{DIGEST}")).unwrap();
+    let digest_only =
+        super::plan(&p, &format!("ghcr.io/kyverno/test-verify-image@{DIGEST}")).unwrap();
     assert!(!digest_only.is_covered());
 
     let p = example("keyed-oci11.yaml");
@@ -190,7 +234,10 @@ fn kyverno_examples_parse_and_plan() {
 
     // The Flux policy: keyless only, Audit (deprecated validationFailureAction).
     let p = example("verify-flux-images.yaml");
-    assert!(p[0].notes.iter().any(|n| n.contains("validationFailureAction")));
+    assert!(p[0]
+        .notes
+        .iter()
+        .any(|n| n.contains("validationFailureAction")));
     let plan = super::plan(&p, "ghcr.io/fluxcd/helm-controller:v0.37.0").unwrap();
     assert_eq!(plan.checks.len(), 1);
     assert!(!plan.rules[0].enforce);
@@ -261,14 +308,22 @@ fn count_semantics() {
         ("- {}", vec![&a, &b], Decision::Admitted),
     ];
     for (count, signers, want) in cases {
-        let count_line = if count.starts_with('-') { "".to_string() } else { count.to_string() };
+        let count_line = if count.starts_with('-') {
+            "".to_string()
+        } else {
+            count.to_string()
+        };
         let p = count_policy(&a, &b, &count_line, ignored);
         let v = verdict(&p, &image, &signers);
         assert_eq!(v.decision, want, "{count}: {v:#?}");
     }
     let p = count_policy(&a, &b, "count: 2", ignored);
     let v = verdict(&p, &image, &[&a]);
-    assert!(v.reason.contains("1 of 2 attestors verified, 2 needed"), "{}", v.reason);
+    assert!(
+        v.reason.contains("1 of 2 attestors verified, 2 needed"),
+        "{}",
+        v.reason
+    );
 }
 
 #[test]
@@ -276,11 +331,21 @@ fn tlog_required_names_the_public_rekor() {
     let a = SigningKey::generate();
     let b = SigningKey::generate();
     let image = format!("oci.example.org/app@{DIGEST}");
-    let p = count_policy(&a, &b, "count: 1", "{ignoreTlog: false, url: https://rekor.sigstore.dev}");
+    let p = count_policy(
+        &a,
+        &b,
+        "count: 1",
+        "{ignoreTlog: false, url: https://rekor.sigstore.dev}",
+    );
     // signed by b only, whose entry wants the transparency log: denied, Rekor named.
     let v = verdict(&p, &image, &[&b]);
     assert_eq!(v.decision, Decision::Denied, "{v:#?}");
-    assert!(v.reason.contains("would look up the public Rekor (https://rekor.sigstore.dev)"), "{}", v.reason);
+    assert!(
+        v.reason
+            .contains("would look up the public Rekor (https://rekor.sigstore.dev)"),
+        "{}",
+        v.reason
+    );
     // a verifies without the log: admitted.
     assert_eq!(verdict(&p, &image, &[&a]).decision, Decision::Admitted);
     // no rekor at all means the public Rekor too
@@ -289,7 +354,10 @@ fn tlog_required_names_the_public_rekor() {
         .replace("      COUNT\n", "")
         .replace("KEY_A", &a.public_key().to_pem().replace('\n', "\\n"))
         .replace(", rekor: {ignoreTlog: true}", "")
-        .replace("        - keys: {publicKeys: \"KEY_B\", rekor: REKOR_B}\n", "");
+        .replace(
+            "        - keys: {publicKeys: \"KEY_B\", rekor: REKOR_B}\n",
+            "",
+        );
     let p = parse_policies(&text, "x").unwrap().policies;
     let v = verdict(&p, &image, &[&a]);
     assert_eq!(v.decision, Decision::Denied);
@@ -324,11 +392,23 @@ spec:
     let p = parse_policies(&text, "d.yaml").unwrap().policies;
     let v = verdict(&p, "oci.example.org/app:1", &[&a]);
     assert_eq!(v.decision, Decision::Denied);
-    assert!(v.reason.contains("missing digest for oci.example.org/app:1"), "{}", v.reason);
-    assert_eq!(verdict(&p, &format!("oci.example.org/app@{DIGEST}"), &[&a]).decision, Decision::Admitted);
+    assert!(
+        v.reason
+            .contains("missing digest for oci.example.org/app:1"),
+        "{}",
+        v.reason
+    );
+    assert_eq!(
+        verdict(&p, &format!("oci.example.org/app@{DIGEST}"), &[&a]).decision,
+        Decision::Admitted
+    );
     let v = verdict(&p, "oci.example.org/tools/x:1", &[]);
     assert_eq!(v.decision, Decision::NotCovered);
-    assert!(v.skipped[0].contains("skipImageReferences"), "{:?}", v.skipped);
+    assert!(
+        v.skipped[0].contains("skipImageReferences"),
+        "{:?}",
+        v.skipped
+    );
 }
 
 #[test]
@@ -337,10 +417,19 @@ fn registry_errors_are_undetermined_not_denied() {
     let p = policies(&spec(&[&a], &[PolicyKind::ClusterPolicy], |_| {}));
     let plan = plan(&p, "oci.example.org/team/app:1").unwrap();
     let mut results = CheckResults::new();
-    results.insert(plan.checks[0].id, CheckResult::Error { reason: "registry refused (401)".into() });
+    results.insert(
+        plan.checks[0].id,
+        CheckResult::Error {
+            reason: "registry refused (401)".into(),
+        },
+    );
     let v = decide(&plan, &results);
     assert_eq!(v.decision, Decision::Undetermined);
-    assert!(v.reason.contains("could not check: registry refused"), "{}", v.reason);
+    assert!(
+        v.reason.contains("could not check: registry refused"),
+        "{}",
+        v.reason
+    );
     let v = decide(&plan, &CheckResults::new());
     assert_eq!(v.decision, Decision::Undetermined);
 }
@@ -351,7 +440,11 @@ fn other_documents_are_skipped_with_a_note() {
     let f = parse_policies(text, "mixed.yaml").unwrap();
     assert!(f.policies.is_empty());
     assert_eq!(f.skipped.len(), 2);
-    assert!(f.skipped[0].contains("ConfigMap \"keys\""), "{:?}", f.skipped);
+    assert!(
+        f.skipped[0].contains("ConfigMap \"keys\""),
+        "{:?}",
+        f.skipped
+    );
     let e = parse_policies("a: [", "bad.yaml").unwrap_err().to_string();
     assert!(e.starts_with("bad.yaml: document 1"), "{e}");
     let e = parse_policies(
