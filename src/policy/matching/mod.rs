@@ -80,7 +80,7 @@ impl ImagePattern {
         }
         // Valid when some text in place of the wildcards makes a reference.
         let valid = ["x", "0", "x0"].iter().any(|stand_in| {
-            let filled = name.replace('*', stand_in).replace('?', stand_in);
+            let filled = name.replace(['*', '?'], stand_in);
             ImageRef::parse(&filled).is_ok()
         });
         if !valid {
