@@ -19,6 +19,7 @@ pub mod keys;
 pub mod logging;
 pub mod media_types;
 pub mod output;
+pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod signature;

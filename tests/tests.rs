@@ -10,6 +10,7 @@ mod cli;
 mod harness;
 mod image;
 mod keys;
+mod policy;
 mod resolve;
 mod sign;
 mod sign_common;

@@ -1,0 +1,73 @@
+//! What `policy check` prints: one text line per image, or one JSON document
+//! (`--output json`), and the exit status (0 only when every image would be admitted).
+
+use serde::Serialize;
+
+use super::decide::{Decision, Verdict};
+
+/// The `--output json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// True when every image would be admitted (exit 0).
+    pub ok: bool,
+    pub admitted: usize,
+    pub denied: usize,
+    pub not_covered: usize,
+    pub undetermined: usize,
+    pub images: Vec<Verdict>,
+    /// Documents of the policy files that are not policies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_documents: Vec<String>,
+    /// What pinsign noticed in the policies (deprecated fields, settings Kyverno refuses).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(
+        images: Vec<Verdict>,
+        skipped_documents: Vec<String>,
+        policy_notes: Vec<String>,
+    ) -> Report {
+        let count = |d: Decision| images.iter().filter(|v| v.decision == d).count();
+        Report {
+            ok: images.iter().all(|v| v.decision == Decision::Admitted),
+            admitted: count(Decision::Admitted),
+            denied: count(Decision::Denied),
+            not_covered: count(Decision::NotCovered),
+            undetermined: count(Decision::Undetermined),
+            images,
+            skipped_documents,
+            policy_notes,
+        }
+    }
+
+    /// 0 when every image would be admitted, else 1.
+    pub fn exit_code(&self) -> u8 {
+        if self.ok {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// The text output: one line per image.
+    pub fn text_lines(&self) -> Vec<String> {
+        self.images.iter().map(text_line).collect()
+    }
+}
+
+/// `admitted IMAGE: ClusterPolicy P rule R: reason`, and so on.
+pub fn text_line(v: &Verdict) -> String {
+    let by = match (&v.kind, &v.policy, &v.rule) {
+        (Some(kind), Some(policy), Some(rule))
+            if *kind == super::spec::PolicyKind::ClusterPolicy =>
+        {
+            format!("{} {policy} rule {rule}: ", kind.kubernetes_kind())
+        }
+        (Some(kind), Some(policy), _) => format!("{} {policy}: ", kind.kubernetes_kind()),
+        _ => String::new(),
+    };
+    let line = format!("{} {}: {by}{}", v.decision.as_str(), v.image, v.reason);
+    line.replace('\n', " ")
+}
