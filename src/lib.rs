@@ -12,6 +12,7 @@ pub mod commands;
 pub mod error;
 pub mod files;
 pub mod keys;
+pub mod keyless;
 pub mod logging;
 pub mod output;
 pub mod reference;
