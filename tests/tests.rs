@@ -6,6 +6,7 @@ mod support;
 
 mod build_push;
 mod harness;
+mod keyless;
 mod keys;
 mod resolve;
 mod sign;

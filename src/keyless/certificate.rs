@@ -168,7 +168,9 @@ impl ParsedCertificate {
     /// Parse every PEM `CERTIFICATE` block of `pem`, in order (a chain annotation).
     pub fn chain_from_pem(pem: &str) -> Result<Vec<ParsedCertificate>, CertificateError> {
         if pem.len() > MAX_CERTIFICATE_BYTES * 8 {
-            return Err(CertificateError("certificate chain PEM is too large".into()));
+            return Err(CertificateError(
+                "certificate chain PEM is too large".into(),
+            ));
         }
         let certs = x509_cert::Certificate::load_pem_chain(pem.trim().as_bytes())
             .map_err(|e| CertificateError(format!("not a PEM certificate chain ({e})")))?;
@@ -500,9 +502,8 @@ impl FulcioCertificate {
         let raw = |id: &ObjectIdentifier| -> Result<Option<String>, CertificateError> {
             cert.extension_value(id)
                 .map(|v| {
-                    String::from_utf8(v.to_vec()).map_err(|_| {
-                        CertificateError(format!("extension {id} is not UTF-8 text"))
-                    })
+                    String::from_utf8(v.to_vec())
+                        .map_err(|_| CertificateError(format!("extension {id} is not UTF-8 text")))
                 })
                 .transpose()
         };
@@ -646,7 +647,10 @@ fn identity_san(name: &GeneralName) -> Option<San> {
 mod tests {
     use super::*;
 
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keyless/legacy/");
+    const LEGACY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keyless/legacy/"
+    );
 
     fn leaf(dir: &str) -> FulcioCertificate {
         let pem = std::fs::read_to_string(format!("{LEGACY}{dir}/certificate.pem")).unwrap();
@@ -686,9 +690,15 @@ mod tests {
             b.source_repository_uri.as_deref(),
             Some("https://github.com/salrashid123/go-bazel-github-workflow")
         );
-        assert_eq!(b.source_repository_ref.as_deref(), Some("refs/tags/v0.0.30"));
+        assert_eq!(
+            b.source_repository_ref.as_deref(),
+            Some("refs/tags/v0.0.30")
+        );
         assert_eq!(b.runner_environment.as_deref(), Some("github-hosted"));
-        assert_eq!(b.source_repository_identifier.as_deref(), Some("1150755799"));
+        assert_eq!(
+            b.source_repository_identifier.as_deref(),
+            Some("1150755799")
+        );
         assert_eq!(b.build_trigger.as_deref(), Some("push"));
         assert_eq!(b.source_repository_visibility.as_deref(), Some("public"));
         assert_eq!(
@@ -702,7 +712,10 @@ mod tests {
         assert_eq!(c.not_before(), 1_772_216_446);
         assert_eq!(c.not_after(), 1_772_217_046);
         assert_eq!(c.public_key().unwrap().kind(), "ECDSA P-256");
-        assert_eq!(c.certificate().issuer(), "CN=sigstore-intermediate,O=sigstore.dev");
+        assert_eq!(
+            c.certificate().issuer(),
+            "CN=sigstore-intermediate,O=sigstore.dev"
+        );
     }
 
     #[test]
@@ -730,7 +743,10 @@ mod tests {
             std::fs::read_to_string(format!("{LEGACY}gha-go-bazel-v0.0.30/chain.pem")).unwrap();
         let chain = ParsedCertificate::chain_from_pem(&pem).unwrap();
         assert_eq!(chain.len(), 2);
-        assert_eq!(chain[0].subject(), "CN=sigstore-intermediate,O=sigstore.dev");
+        assert_eq!(
+            chain[0].subject(),
+            "CN=sigstore-intermediate,O=sigstore.dev"
+        );
         assert!(chain[0].is_ca());
         assert_eq!(chain[0].path_len_constraint(), Some(0));
         assert!(chain[0].is_signed_by(&chain[1]).is_ok());

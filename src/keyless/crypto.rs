@@ -86,7 +86,12 @@ pub struct VerifyingKey {
 
 impl std::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VerifyingKey({}, {})", self.kind(), hex::encode(self.key_id()))
+        write!(
+            f,
+            "VerifyingKey({}, {})",
+            self.kind(),
+            hex::encode(self.key_id())
+        )
     }
 }
 
@@ -233,8 +238,7 @@ mod tests {
         let sig: p384::ecdsa::DerSignature = sk.sign(b"tbs");
         assert!(key.verify(Scheme::Ecdsa(Hash::Sha384), b"tbs", sig.as_bytes()));
         // A P-384 CA may sign with SHA-256 too (ecdsa-with-SHA256).
-        let sig256: p384::ecdsa::Signature =
-            sk.sign_prehash(&Hash::Sha256.digest(b"tbs")).unwrap();
+        let sig256: p384::ecdsa::Signature = sk.sign_prehash(&Hash::Sha256.digest(b"tbs")).unwrap();
         let der = sig256.to_der();
         assert!(key.verify(Scheme::Ecdsa(Hash::Sha256), b"tbs", der.as_bytes()));
         assert!(!key.verify(Scheme::Ecdsa(Hash::Sha384), b"tbs", der.as_bytes()));

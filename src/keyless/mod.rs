@@ -1,7 +1,51 @@
-//! Keyless (Sigstore) verification (work in progress).
+/*!
+Keyless (Sigstore) verification, the pure part: no I/O, no network, no clock.
+
+A keyless signature has no long-lived key: the signer got a ten-minute Fulcio certificate
+naming its OIDC identity (a CI workflow, an email), signed with it, and logged the signature
+in Rekor, whose signed entry timestamp (SET) proves *when*. Verifying it means checking, in
+this order ([`verify`] has the list and why):
+
+| check ([`Check`]) | module |
+|---|---|
+| the SET verifies with the trusted Rekor key named by the log id; T = `integratedTime` | [`rekor`] |
+| the inclusion proof and its signed checkpoint (bundles) | [`rekor`] |
+| the leaf chains to a trusted Fulcio CA valid at T; it was valid at T; it is for code signing | [`chain`], [`certificate`] |
+| its embedded SCT verifies with a trusted CT log (not applicable without CT logs) | [`sct`] |
+| the signature verifies over the payload, digest or DSSE PAE with the leaf's key | [`verify`], [`crypto`] |
+| the Rekor entry's body is this signature, certificate and artifact | [`rekor::body`] |
+| SAN, OIDC issuer and GitHub workflow extensions match the policy | [`identity`] |
+| (legacy `.sig` layers) the payload names the image digest | [`legacy`] |
+
+Trust comes only from a [`TrustedRoot`] (`trusted_root.json`; the public-good one ships in
+`data/`); nothing is fetched. Entry points: [`verify_legacy`] for a cosign `.sig` layer,
+[`verify_keyless`] with plain inputs ([`KeylessInput`], [`TlogEntry`]) for the bundle code.
+A failure is a [`KeylessError`] naming the first check that failed; a success is a
+[`KeylessVerified`] listing every check with what it found, including those that did not
+apply.
+
+From the `sigstore` crate this uses `CosignVerificationKey` (Ed25519 and RSA log keys) and the
+`cosign::bundle::Bundle` type of the legacy annotation; the rest of its keyless code is
+crate-private or checks less (see the closing notes of the keyless work).
+*/
 
 pub mod certificate;
+pub mod chain;
 pub mod crypto;
+pub mod identity;
+pub mod legacy;
+pub mod rekor;
 pub mod report;
+pub mod sct;
 pub mod tbs;
 pub mod time;
+pub mod trust_root;
+pub mod verify;
+
+pub use certificate::{BuildExtensions, FulcioCertificate, GithubWorkflow, San};
+pub use identity::{GithubWorkflowPolicy, IdentityPolicy, Matcher, PolicyError};
+pub use legacy::{parse_rekor_bundle, verify_legacy, LegacySignature};
+pub use rekor::{InclusionProof, KindVersion, TlogEntry};
+pub use report::{Check, CheckReport, KeylessError, Outcome};
+pub use trust_root::{LogId, TrustedRoot, TrustedRootError};
+pub use verify::{dsse_pae, verify_keyless, KeylessInput, KeylessVerified, SignedArtifact};

@@ -128,13 +128,6 @@ impl Reports {
         });
     }
 
-    pub(crate) fn not_applicable(&mut self, check: Check, why: impl Into<String>) {
-        self.0.push(CheckReport {
-            check,
-            outcome: Outcome::NotApplicable(why.into()),
-        });
-    }
-
     pub(crate) fn push(&mut self, check: Check, outcome: Outcome) {
         self.0.push(CheckReport { check, outcome });
     }

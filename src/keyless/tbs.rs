@@ -171,6 +171,10 @@ mod tests {
         let parsed = x509_cert::TbsCertificate::from_der(&pre).unwrap();
         let before = cert.tbs_certificate().extensions().unwrap().len();
         assert_eq!(parsed.extensions().unwrap().len(), before - 1);
-        assert!(parsed.extensions().unwrap().iter().all(|e| e.extn_id != sct));
+        assert!(parsed
+            .extensions()
+            .unwrap()
+            .iter()
+            .all(|e| e.extn_id != sct));
     }
 }

@@ -305,7 +305,10 @@ mod tests {
         assert!(!w.covers(1_672_531_200));
         let late_start =
             ValidFor::new(Some(parse_rfc3339("2021-03-07T03:20:29.5Z").unwrap()), None);
-        assert!(!late_start.covers(1_615_087_229), "a second before .5 is outside");
+        assert!(
+            !late_start.covers(1_615_087_229),
+            "a second before .5 is outside"
+        );
         assert!(late_start.covers(i64::MAX));
         assert!(ValidFor::always().covers(i64::MIN));
         assert_eq!(late_start.to_string(), "from 2021-03-07T03:20:29.5Z");

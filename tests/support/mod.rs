@@ -28,6 +28,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod sigstore_instance;
 pub mod test_keys;
 pub mod token;
 
