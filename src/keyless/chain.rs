@@ -157,3 +157,72 @@ fn constraints_at(ca: &CertificateAuthority, t: i64) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEGACY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keyless/legacy/"
+    );
+
+    fn leaf(dir: &str) -> FulcioCertificate {
+        let pem = std::fs::read_to_string(format!("{LEGACY}{dir}/certificate.pem")).unwrap();
+        FulcioCertificate::from_pem(&pem).unwrap()
+    }
+
+    #[test]
+    fn real_leaves_chain_to_the_ca_of_their_time() {
+        let root = TrustedRoot::public_good().unwrap();
+        // 2026 leaf: the intermediate of CA[1].
+        let chain = verify_chain(&leaf("gha-go-bazel-v0.0.30"), &root, 1_772_216_446).unwrap();
+        assert_eq!(chain.authority.chain().len(), 2);
+        assert_eq!(
+            chain.issuer.subject(),
+            "CN=sigstore-intermediate,O=sigstore.dev"
+        );
+        assert!(chain.describe().contains("-> CN=sigstore,O=sigstore.dev"));
+        // 2021 leaf: issued directly by the 2021 root of CA[0].
+        let old = verify_chain(&leaf("email-kubewarden-2021"), &root, 1_634_714_717).unwrap();
+        assert_eq!(old.authority.chain().len(), 1);
+    }
+
+    #[test]
+    fn a_ca_outside_its_window_is_named() {
+        let root = TrustedRoot::public_good().unwrap();
+        // The 2021 leaf at a 2026 time: CA[0]'s validFor ended in 2022.
+        let e = verify_chain(&leaf("email-kubewarden-2021"), &root, 1_772_216_446).unwrap_err();
+        assert_eq!(e.check(), Check::CertificateChain);
+        assert!(
+            e.message()
+                .contains("validFor (2021-03-07T03:20:29Z to 2022-12-31T23:59:59.999Z)"),
+            "{e}"
+        );
+        // A 2026 leaf at a 2021 time: CA[1] starts 2022-04-13.
+        let e = verify_chain(&leaf("gha-go-bazel-v0.0.30"), &root, 1_634_714_717).unwrap_err();
+        assert!(
+            e.message()
+                .contains("does not cover the signing time 2021-10-20T07:25:17Z"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_staging_root_does_not_anchor_production_leaves() {
+        let staging = TrustedRoot::from_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keyless/trust/trusted_root.staging.json"
+        )))
+        .unwrap();
+        let e = verify_chain(&leaf("gha-go-bazel-v0.0.30"), &staging, 1_772_216_446).unwrap_err();
+        // Staging's intermediate has production's name, not its key: the message says so.
+        assert!(
+            e.message().contains(
+                "names CN=sigstore-intermediate,O=sigstore.dev of the https://fulcio.sigstage.dev \
+                 CA as its issuer, but its signature (ECDSA with SHA-384) does not verify"
+            ),
+            "{e}"
+        );
+    }
+}

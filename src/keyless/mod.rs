@@ -24,9 +24,27 @@ A failure is a [`KeylessError`] naming the first check that failed; a success is
 [`KeylessVerified`] listing every check with what it found, including those that did not
 apply.
 
-From the `sigstore` crate this uses `CosignVerificationKey` (Ed25519 and RSA log keys) and the
-`cosign::bundle::Bundle` type of the legacy annotation; the rest of its keyless code is
-crate-private or checks less (see the closing notes of the keyless work).
+What comes from the `sigstore` crate (0.15, features `cosign` + `rustls-tls`, nothing more):
+`crypto::CosignVerificationKey` verifies with Ed25519 and RSA keys (Rekor v2 and some CT
+logs), and `cosign::bundle::Bundle` is the serde type of the legacy bundle annotation. The
+rest does not fit, so pinsign has its own (tested against sigstore-rs where it can be called):
+
+* certificate chain, SCT and Merkle code (`crypto::certificate`, `CertificatePool`,
+  `transparency`, `MerkleProofVerifier`) are crate-private;
+* its bundle `Verifier` checks the chain at the certificate's notBefore rather than the SET's
+  time, ignores the CA's `validFor`, and leaves SET and inclusion-proof checks as TODOs; it
+  also needs the `sigstore-trust-root` feature (TUF) for a trusted root;
+* `bundle::verify::policy` reads the issuer from `.1.1` only, has no regular expressions, and
+  its `AnyOf` fails when any child fails;
+* `cosign::bundle::Bundle`'s SET check is crate-private; the public
+  `SignedArtifactBundle::new_verified` wants a different JSON shape (used in tests as a
+  cross-check);
+* `rekor::models::InclusionProof::verify` re-serializes the checkpoint note instead of
+  verifying the signed bytes and ignores the key hint (used in tests as a cross-check);
+* `CosignVerificationKey` ties SHA-384 to P-384 and keeps its prehash verifier private, so
+  ECDSA goes through RustCrypto's `p256`/`p384` (already in the lock), see [`crypto`];
+* `sigstore_protobuf_specs`'s trusted-root types deny unknown fields (a newer file would not
+  load), so [`trust_root`] has its own lenient serde structs.
 */
 
 pub mod certificate;
@@ -37,7 +55,7 @@ pub mod legacy;
 pub mod rekor;
 pub mod report;
 pub mod sct;
-pub mod tbs;
+mod tbs;
 pub mod time;
 pub mod trust_root;
 pub mod verify;

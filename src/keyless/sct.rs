@@ -152,7 +152,9 @@ pub(crate) fn signed_data(
     precert_signed_data(sct.timestamp, issuer_key_hash, precert_tbs, extensions)
 }
 
-/// The bytes a CT log signs for a precertificate: see [`signed_data`].
+/// The bytes a CT log signs for a precertificate (RFC 6962 §3.2 `digitally-signed`): v1,
+/// `certificate_timestamp`, the timestamp, `precert_entry`, the issuer key hash, the
+/// 24-bit-length TBS without the SCT extension, and the 16-bit-length SCT extensions.
 pub fn precert_signed_data(
     timestamp_ms: u64,
     issuer_key_hash: &[u8; 32],
@@ -174,4 +176,49 @@ pub fn precert_signed_data(
     out.extend_from_slice(&ext_len.to_be_bytes());
     out.extend_from_slice(extensions);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyless::chain::verify_chain;
+
+    fn leaf(dir: &str) -> FulcioCertificate {
+        let pem = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/keyless/legacy/{dir}/certificate.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        FulcioCertificate::from_pem(&pem).unwrap()
+    }
+
+    #[test]
+    fn real_sct_verifies_and_a_wrong_issuer_key_does_not() {
+        let root = TrustedRoot::public_good().unwrap();
+        let cert = leaf("google-sa-cloudbuild-2023");
+        let chain = verify_chain(&cert, &root, 1_683_465_314).unwrap();
+        let Outcome::Passed(detail) = verify_embedded_sct(&cert, chain.issuer, &root).unwrap()
+        else {
+            panic!("not passed")
+        };
+        assert!(
+            detail.starts_with("SCT from ctfe.sigstore.dev/2022"),
+            "{detail}"
+        );
+        // The issuer key hash is part of the signed data: the root's key does not fit.
+        let wrong_issuer = &chain.authority.chain()[1];
+        let e = verify_embedded_sct(&cert, wrong_issuer, &root).unwrap_err();
+        assert!(e.message().contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn signed_data_layout() {
+        let data = precert_signed_data(0x0102, &[7; 32], b"TBS", b"").unwrap();
+        let mut want = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1];
+        want.extend_from_slice(&[7; 32]);
+        want.extend_from_slice(&[0, 0, 3]);
+        want.extend_from_slice(b"TBS");
+        want.extend_from_slice(&[0, 0]);
+        assert_eq!(data, want);
+    }
 }
