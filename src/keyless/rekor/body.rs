@@ -343,3 +343,199 @@ impl Logged {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keyless/legacy/"
+    );
+
+    fn pem(dir: &str) -> String {
+        std::fs::read_to_string(format!("{DIR}{dir}/certificate.pem")).unwrap()
+    }
+
+    fn der(dir: &str) -> Vec<u8> {
+        ParsedCertificate::from_pem(&pem(dir))
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    fn enc(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    const SIG: &[u8] = b"\x30\x06\x02\x01\x01\x02\x01\x01";
+    const HASH: [u8; 32] = [0xab; 32];
+
+    fn hashedrekord(cert_pem: &str, sig: &[u8], hash: [u8; 32]) -> Vec<u8> {
+        serde_json::json!({"apiVersion":"0.0.1","kind":"hashedrekord","spec":{
+            "data":{"hash":{"algorithm":"sha256","value":hex::encode(hash)}},
+            "signature":{"content":enc(sig),"publicKey":{"content":enc(cert_pem.as_bytes())}}}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn hashedrekord_names_signature_certificate_and_hash() {
+        let cert = "gha-go-bazel-v0.0.30";
+        let body = hashedrekord(&pem(cert), SIG, HASH);
+        let kind = check_body(
+            &body,
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::Message(HASH),
+        )
+        .unwrap();
+        assert_eq!(kind.to_string(), "hashedrekord 0.0.1");
+        let declared = KindVersion {
+            kind: "hashedrekord".into(),
+            version: "0.0.1".into(),
+        };
+        assert!(check_body(
+            &body,
+            Some(&declared),
+            SIG,
+            &der(cert),
+            ExpectedArtifact::Message(HASH)
+        )
+        .is_ok());
+        let wrong_kind = KindVersion {
+            kind: "dsse".into(),
+            version: "0.0.1".into(),
+        };
+        let e = check_body(
+            &body,
+            Some(&wrong_kind),
+            SIG,
+            &der(cert),
+            ExpectedArtifact::Message(HASH),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("says it is dsse 0.0.1, its body is hashedrekord 0.0.1"),
+            "{e}"
+        );
+        let e = check_body(
+            &body,
+            None,
+            b"other",
+            &der(cert),
+            ExpectedArtifact::Message(HASH),
+        )
+        .unwrap_err();
+        assert_eq!(e, "the Rekor entry logs another signature, not this one");
+        let other_cert = der("google-sa-cloudbuild-2023");
+        let e = check_body(
+            &body,
+            None,
+            SIG,
+            &other_cert,
+            ExpectedArtifact::Message(HASH),
+        )
+        .unwrap_err();
+        assert!(e.contains("another certificate or key"), "{e}");
+        let e = check_body(
+            &body,
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::Message([0; 32]),
+        )
+        .unwrap_err();
+        assert!(e.contains("artifact with sha256 abab"), "{e}");
+        let e = check_body(
+            &body,
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::DssePayload(HASH),
+        )
+        .unwrap_err();
+        assert!(e.contains("plain bytes"), "{e}");
+    }
+
+    #[test]
+    fn dsse_and_intoto_bodies() {
+        let cert = "gha-go-bazel-v0.0.30";
+        let dsse = serde_json::json!({"apiVersion":"0.0.1","kind":"dsse","spec":{
+            "envelopeHash":{"algorithm":"sha256","value":hex::encode([1u8; 32])},
+            "payloadHash":{"algorithm":"sha256","value":hex::encode(HASH)},
+            "signatures":[{"signature":enc(b"someone else"),"verifier":enc(pem("google-sa-cloudbuild-2023").as_bytes())},
+                          {"signature":enc(SIG),"verifier":enc(pem(cert).as_bytes())}]}})
+        .to_string();
+        assert!(check_body(
+            dsse.as_bytes(),
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::DssePayload(HASH)
+        )
+        .is_ok());
+        let e = check_body(
+            dsse.as_bytes(),
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::Message(HASH),
+        )
+        .unwrap_err();
+        assert!(e.contains("a DSSE envelope"), "{e}");
+        // intoto 0.0.2 stores the DSSE signature base64-encoded twice.
+        let intoto = serde_json::json!({"apiVersion":"0.0.2","kind":"intoto","spec":{"content":{
+            "envelope":{"payloadType":"application/vnd.in-toto+json",
+                "signatures":[{"sig":enc(enc(SIG).as_bytes()),"publicKey":enc(pem(cert).as_bytes())}]},
+            "hash":{"algorithm":"sha256","value":hex::encode([2u8; 32])},
+            "payloadHash":{"algorithm":"sha256","value":hex::encode(HASH)}}}})
+        .to_string();
+        let kind = check_body(
+            intoto.as_bytes(),
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::DssePayload(HASH),
+        )
+        .unwrap();
+        assert_eq!(kind.to_string(), "intoto 0.0.2");
+        let e = check_body(
+            intoto.as_bytes(),
+            None,
+            SIG,
+            &der(cert),
+            ExpectedArtifact::DssePayload([0; 32]),
+        )
+        .unwrap_err();
+        assert!(e.contains("DSSE payload with sha256"), "{e}");
+    }
+
+    #[test]
+    fn unknown_kinds_and_malformed_bodies() {
+        let cert = der("gha-go-bazel-v0.0.30");
+        let any = ExpectedArtifact::Message(HASH);
+        let e = check_body(
+            br#"{"apiVersion":"0.0.1","kind":"helm","spec":{}}"#,
+            None,
+            SIG,
+            &cert,
+            any,
+        )
+        .unwrap_err();
+        assert!(e.contains("is a helm 0.0.1 entry; pinsign reads"), "{e}");
+        assert!(check_body(b"not json", None, SIG, &cert, any).is_err());
+        assert!(check_body(
+            br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#,
+            None,
+            SIG,
+            &cert,
+            any
+        )
+        .is_err());
+        let sha512 = br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha512","value":"00"}},"signature":{"content":"","publicKey":{"content":""}}}}"#;
+        let e = check_body(sha512, None, SIG, &cert, any).unwrap_err();
+        assert!(e.contains("uses sha512"), "{e}");
+    }
+}
