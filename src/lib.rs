@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod files;
+pub mod keyless;
 pub mod keys;
 pub mod logging;
 pub mod media_types;

@@ -9,6 +9,7 @@ mod bundle;
 mod cli;
 mod harness;
 mod image;
+mod keyless;
 mod keys;
 mod policy;
 mod resolve;

@@ -29,6 +29,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod sigstore_instance;
 pub mod sigstore_js;
 pub mod test_keys;
 pub mod token;
