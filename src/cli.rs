@@ -59,6 +59,10 @@ pub enum Command {
     /// Write admission policies for the public key (not built yet in this version).
     #[command(subcommand)]
     Policy(commands::unbuilt::PolicyCommand),
+    /// Sign a file (a release tarball) with a key: a Sigstore bundle or cosign's detached signature.
+    SignBlob(commands::blob::SignBlobArgs),
+    /// Verify a file's signature: a Sigstore bundle or a detached signature, with a key or keyless.
+    VerifyBlob(commands::blob::VerifyBlobArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -89,6 +93,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublicKey(args) => commands::keys::public_key(args),
         Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
         Command::Policy(cmd) => commands::unbuilt::policy(cmd),
+        Command::SignBlob(args) => commands::blob::sign_blob(args),
+        Command::VerifyBlob(args) => commands::blob::verify_blob(args),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
     }

@@ -84,15 +84,21 @@ pub fn image_bundle(
 /// The `cosign sign-blob --new-bundle-format` bundle for a file's bytes: a message signature
 /// (ECDSA over SHA-256 of `data`) with the file's SHA-256 as `messageDigest`.
 pub fn blob_bundle(data: &[u8], key: &SigningKey) -> BuiltBundle {
+    blob_bundle_of_digest(&Digest::of(data), key)
+}
+
+/// [`blob_bundle`] for a file known by its SHA-256 (hashed as it was read).
+pub fn blob_bundle_of_digest(file: &Digest, key: &SigningKey) -> BuiltBundle {
     let b64 = base64::engine::general_purpose::STANDARD;
+    let raw = hex::decode(file.hex()).unwrap_or_default();
     let mut digest = ObjectWriter::new();
     digest
         .proto_string("algorithm", "SHA2_256")
-        .proto_string("digest", &b64.encode(sha2::Sha256::digest(data)));
+        .proto_string("digest", &b64.encode(&raw));
     let mut message = ObjectWriter::new();
     message
         .raw("messageDigest", &digest.finish())
-        .proto_string("signature", &b64.encode(key.sign(data)));
+        .proto_string("signature", &b64.encode(key.sign_digest(file)));
     let bytes = bundle_json(&key.public_key(), "messageSignature", &message.finish());
     BuiltBundle {
         digest: Digest::of(&bytes),

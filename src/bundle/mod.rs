@@ -97,7 +97,7 @@ pub mod statement;
 mod time;
 mod verify;
 
-pub use build::{blob_bundle, image_bundle, key_hint, BuiltBundle};
+pub use build::{blob_bundle, blob_bundle_of_digest, image_bundle, key_hint, BuiltBundle};
 pub use dsse::{pae, DsseSignature, Envelope};
 pub use index::{
     bundle_referrers, merge_referrers, missing_referrers, parse_referrers_index, referrers_tag,

@@ -47,36 +47,9 @@ pub struct VerificationMaterial {
     pub rfc3161_timestamps: Vec<Vec<u8>>,
 }
 
-/// One transparency-log (Rekor) entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlogEntry {
-    pub log_index: i64,
-    /// `logId.keyId`: SHA-256 of the log's public key (SPKI DER); empty when absent.
-    pub log_id: Vec<u8>,
-    /// `kindVersion.kind`, e.g. `hashedrekord`, `dsse`.
-    pub kind: String,
-    /// `kindVersion.version`, e.g. `0.0.1`.
-    pub kind_version: String,
-    /// Seconds since the epoch; 0 when unset (Rekor v2 has none).
-    pub integrated_time: i64,
-    /// `inclusionPromise.signedEntryTimestamp`: the SET, DER signature by the log.
-    pub inclusion_promise: Option<Vec<u8>>,
-    pub inclusion_proof: Option<InclusionProof>,
-    /// The exact entry body the log holds (JSON), base64 removed.
-    pub canonicalized_body: Vec<u8>,
-}
-
-/// An RFC 6962 inclusion proof with the log's signed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InclusionProof {
-    pub log_index: i64,
-    pub root_hash: Vec<u8>,
-    pub tree_size: i64,
-    /// Audit path, leaf to root.
-    pub hashes: Vec<Vec<u8>>,
-    /// `checkpoint.envelope`: the signed note text; `None` when absent.
-    pub checkpoint: Option<String>,
-}
+/// One transparency-log (Rekor) entry, and its inclusion proof: the keyless verifier's own
+/// types ([`crate::keyless::TlogEntry`]), so a bundle's entries are checked without a copy.
+pub use crate::keyless::{InclusionProof, KindVersion, TlogEntry};
 
 /// What was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,27 +310,33 @@ fn convert_tlog_entry(
     i: usize,
     version: BundleVersion,
 ) -> Result<TlogEntry, BundleError> {
-    let entry = TlogEntry {
-        log_index: e.log_index,
-        log_id: e.log_id.map(|l| l.key_id).unwrap_or_default(),
-        kind: e
-            .kind_version
-            .as_ref()
-            .map(|k| k.kind.clone())
-            .unwrap_or_default(),
-        kind_version: e.kind_version.map(|k| k.version).unwrap_or_default(),
-        integrated_time: e.integrated_time,
-        inclusion_promise: e.inclusion_promise.map(|p| p.signed_entry_timestamp),
-        inclusion_proof: e.inclusion_proof.map(|p| InclusionProof {
+    let n = i + 1;
+    let inclusion_proof = match e.inclusion_proof {
+        None => None,
+        Some(p) => Some(InclusionProof {
             log_index: p.log_index,
             root_hash: p.root_hash,
             tree_size: p.tree_size,
             hashes: p.hashes,
-            checkpoint: p.checkpoint.map(|c| c.envelope),
+            checkpoint: p.checkpoint.map(|c| c.envelope).ok_or_else(|| {
+                BundleError::Malformed(format!(
+                    "tlog entry {n}: the inclusion proof has no checkpoint"
+                ))
+            })?,
         }),
+    };
+    let entry = TlogEntry {
+        log_index: e.log_index,
+        log_id: crate::keyless::LogId::new(e.log_id.map(|l| l.key_id).unwrap_or_default()),
+        kind_version: e.kind_version.map(|k| KindVersion {
+            kind: k.kind,
+            version: k.version,
+        }),
+        integrated_time: e.integrated_time,
+        inclusion_promise: e.inclusion_promise.map(|p| p.signed_entry_timestamp),
+        inclusion_proof,
         canonicalized_body: e.canonicalized_body,
     };
-    let n = i + 1;
     if version == BundleVersion::V0_1 && entry.inclusion_promise.is_none() {
         return Err(BundleError::Malformed(format!(
             "tlog entry {n} has no inclusionPromise (required in a v0.1 bundle)"

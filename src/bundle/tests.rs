@@ -89,9 +89,17 @@ fn parses_all_five_vectors_with_their_tlog_entries() {
             v["integratedTime"].as_i64().unwrap(),
             "{name}"
         );
-        assert_eq!(b64(&e.log_id), v["logId"].as_str().unwrap(), "{name}");
-        assert_eq!(hex::encode(&e.log_id), v["logID_hex"].as_str().unwrap());
-        let kind = format!("{} {}", e.kind, e.kind_version);
+        assert_eq!(
+            b64(e.log_id.as_bytes()),
+            v["logId"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            hex::encode(e.log_id.as_bytes()),
+            v["logID_hex"].as_str().unwrap()
+        );
+        let kv = e.kind_version.as_ref().expect("kindVersion");
+        let kind = format!("{} {}", kv.kind, kv.version);
         assert_eq!(kind, v["tlog_kind"].as_str().unwrap(), "{name}");
         assert!(e.inclusion_promise.as_ref().is_some_and(|p| !p.is_empty()));
         let proof = e
@@ -100,14 +108,14 @@ fn parses_all_five_vectors_with_their_tlog_entries() {
             .expect("v0.3 entries carry a proof");
         assert!(proof.tree_size > proof.log_index && !proof.hashes.is_empty());
         assert_eq!(proof.root_hash.len(), 32);
-        let checkpoint = proof.checkpoint.as_deref().unwrap();
+        let checkpoint = proof.checkpoint.as_str();
         assert!(
             checkpoint.contains("rekor.sigstore.dev"),
             "{name}: {checkpoint}"
         );
         // The canonicalized body is the log's JSON entry of the kind named.
         let body: serde_json::Value = serde_json::from_slice(&e.canonicalized_body).unwrap();
-        assert_eq!(body["kind"], e.kind.as_str(), "{name}");
+        assert_eq!(body["kind"], kv.kind.as_str(), "{name}");
         let tsa = v["rfc3161_timestamps"].as_u64().unwrap_or(0) as usize;
         assert_eq!(
             b.verification_material().rfc3161_timestamps.len(),

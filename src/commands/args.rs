@@ -275,6 +275,145 @@ pub fn lookup(mode: VerifyMode, signature_repo: Option<&str>) -> anyhow::Result<
     })
 }
 
+/// Keyless verification: who must have signed (the certificate's identity and OIDC issuer),
+/// checked offline against a trusted root. Shared by `verify` and `verify-blob`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(
+    next_help_heading = "Keyless verification (instead of --key; offline, no TUF, no network)"
+)]
+pub struct KeylessArgs {
+    /// The identity the certificate must name exactly (a workflow URI, an email).
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+
+    /// A regular expression the identity must match (unanchored, as in cosign: write ^...$).
+    #[arg(long, value_name = "RE")]
+    pub certificate_identity_regexp: Option<String>,
+
+    /// The OIDC issuer the certificate must name exactly (e.g. https://token.actions.githubusercontent.com).
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "certificate_oidc_issuer_regexp"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+
+    /// A regular expression the OIDC issuer must match (unanchored, as in cosign).
+    #[arg(long, value_name = "RE")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+
+    /// The Sigstore trusted root (trusted_root.json) to check against; default: the
+    /// public-good instance's, shipped with pinsign. Never fetched.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+
+    /// The GitHub workflow trigger the certificate must name (e.g. push).
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
+
+    /// The commit SHA the certificate must name.
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+
+    /// The GitHub workflow name the certificate must name.
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+
+    /// The repository (owner/name) the certificate must name.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+
+    /// The git ref the certificate must name (e.g. refs/tags/v1.0.0).
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+}
+
+/// What keyless verification checks against: the identity policy and the trusted root.
+pub struct Keyless {
+    pub policy: crate::keyless::IdentityPolicy,
+    pub root: crate::keyless::TrustedRoot,
+}
+
+impl KeylessArgs {
+    /// True when any keyless flag was given.
+    pub fn given(&self) -> bool {
+        self.certificate_identity.is_some()
+            || self.certificate_identity_regexp.is_some()
+            || self.certificate_oidc_issuer.is_some()
+            || self.certificate_oidc_issuer_regexp.is_some()
+            || self.trusted_root.is_some()
+            || self.github().is_some()
+    }
+
+    fn github(&self) -> Option<crate::keyless::GithubWorkflowPolicy> {
+        let g = crate::keyless::GithubWorkflowPolicy {
+            trigger: self.certificate_github_workflow_trigger.clone(),
+            sha: self.certificate_github_workflow_sha.clone(),
+            name: self.certificate_github_workflow_name.clone(),
+            repository: self.certificate_github_workflow_repository.clone(),
+            git_ref: self.certificate_github_workflow_ref.clone(),
+        };
+        let any = g.trigger.is_some()
+            || g.sha.is_some()
+            || g.name.is_some()
+            || g.repository.is_some()
+            || g.git_ref.is_some();
+        any.then_some(g)
+    }
+
+    /// The policy and trusted root, or a usage error saying what is missing. `keys` is how
+    /// many `--key`s were given: key and keyless verification are never mixed in one run.
+    pub fn keyless(&self, keys: usize) -> anyhow::Result<Option<Keyless>> {
+        use crate::keyless::{IdentityPolicy, Matcher, TrustedRoot};
+        if !self.given() {
+            return Ok(None);
+        }
+        if keys > 0 {
+            return Err(UsageError::new(
+                "--key and keyless flags (--certificate-identity..., --trusted-root) do not mix: a key rule and a keyless rule are separate checks; run two verifications",
+            )
+            .into());
+        }
+        let identity = match (&self.certificate_identity, &self.certificate_identity_regexp) {
+            (Some(id), _) => Matcher::exact(id.clone()),
+            (None, Some(re)) => Matcher::regex(re, "--certificate-identity-regexp")
+                .map_err(|e| UsageError::new(e.to_string()))?,
+            (None, None) => {
+                return Err(UsageError::new(
+                    "keyless verification needs --certificate-identity or --certificate-identity-regexp (who must have signed)",
+                )
+                .into())
+            }
+        };
+        let issuer = match (&self.certificate_oidc_issuer, &self.certificate_oidc_issuer_regexp) {
+            (Some(url), _) => Matcher::exact(url.clone()),
+            (None, Some(re)) => Matcher::regex(re, "--certificate-oidc-issuer-regexp")
+                .map_err(|e| UsageError::new(e.to_string()))?,
+            (None, None) => {
+                return Err(UsageError::new(
+                    "keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp (e.g. https://token.actions.githubusercontent.com)",
+                )
+                .into())
+            }
+        };
+        let mut policy = IdentityPolicy::new(identity, issuer);
+        if let Some(github) = self.github() {
+            policy = policy.with_github_workflow(github);
+        }
+        let root = match &self.trusted_root {
+            Some(path) => {
+                TrustedRoot::from_file(path).map_err(|e| UsageError::new(e.to_string()))?
+            }
+            None => TrustedRoot::public_good()?,
+        };
+        Ok(Some(Keyless { policy, root }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,29 @@ pub struct LegacySignature<'a> {
     pub bundle_json: &'a str,
 }
 
+/// A keyless signature detached from what it signs: `cosign sign-blob`'s signature,
+/// certificate (and chain) and Rekor bundle, or a `.sig` layer's annotations.
+#[derive(Clone, Copy, Debug)]
+pub struct DetachedSignature<'a> {
+    /// The signature, base64 (standard, padded) DER.
+    pub signature_b64: &'a str,
+    pub certificate_pem: &'a str,
+    pub chain_pem: Option<&'a str>,
+    /// cosign's Rekor bundle JSON (`{"SignedEntryTimestamp":..,"Payload":{..}}`).
+    pub bundle_json: &'a str,
+}
+
 impl<'a> LegacySignature<'a> {
+    /// The signature material without the payload.
+    pub fn detached(&self) -> DetachedSignature<'a> {
+        DetachedSignature {
+            signature_b64: self.signature_b64,
+            certificate_pem: self.certificate_pem,
+            chain_pem: self.chain_pem,
+            bundle_json: self.bundle_json,
+        }
+    }
+
     /// Take the values from a layer's annotations. Fails (naming the annotation) when the
     /// layer is not a keyless signature.
     pub fn from_annotations(
@@ -78,42 +100,26 @@ impl<'a> LegacySignature<'a> {
 }
 
 /// Verify one legacy keyless signature layer. `expected_digest` is the image digest the
-/// payload must name (`None` for a detached payload, `verify-blob`: the check is then
-/// reported as not applicable).
+/// payload must name (`None` for a detached payload: the check is then reported as not
+/// applicable).
 pub fn verify_legacy(
     signature: &LegacySignature<'_>,
     expected_digest: Option<&Digest>,
     root: &TrustedRoot,
     policy: &IdentityPolicy,
 ) -> Result<KeylessVerified, KeylessError> {
-    let input = |message: String| KeylessError::new(Check::Input, message);
     if signature.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(input(format!(
-            "the signed payload is {} bytes, more than the {MAX_PAYLOAD_BYTES} accepted",
-            signature.payload.len()
-        )));
+        return Err(KeylessError::new(
+            Check::Input,
+            format!(
+                "the signed payload is {} bytes, more than the {MAX_PAYLOAD_BYTES} accepted",
+                signature.payload.len()
+            ),
+        ));
     }
-    let signature_der = base64::engine::general_purpose::STANDARD
-        .decode(signature.signature_b64.trim())
-        .map_err(|e| input(format!("the signature annotation is not base64 ({e})")))?;
-    let leaf = FulcioCertificate::from_pem(signature.certificate_pem)
-        .map_err(|e| input(format!("the certificate annotation: {e}")))?;
-    // A chain that does not parse is a bad hint, not a bad signature: it is never used.
-    let chain_hint: Vec<Vec<u8>> = signature
-        .chain_pem
-        .and_then(|pem| ParsedCertificate::chain_from_pem(pem).ok())
-        .map(|certs| certs.iter().map(|c| c.der().to_vec()).collect())
-        .unwrap_or_default();
-    let entry = parse_rekor_bundle(signature.bundle_json)?;
-
-    let mut verified = verify_keyless(
-        &KeylessInput {
-            certificate_der: leaf.der(),
-            chain_hint: &chain_hint,
-            signature: &signature_der,
-            tlog_entry: &entry,
-            artifact: SignedArtifact::Bytes(signature.payload),
-        },
+    let mut verified = verify_detached(
+        &signature.detached(),
+        SignedArtifact::Bytes(signature.payload),
         root,
         policy,
     )?;
@@ -123,6 +129,40 @@ pub fn verify_legacy(
         outcome,
     });
     Ok(verified)
+}
+
+/// Verify a detached keyless signature over `artifact` (a file's bytes or sha256): every
+/// check of [`verify_legacy`] but the payload's image digest.
+pub fn verify_detached(
+    signature: &DetachedSignature<'_>,
+    artifact: SignedArtifact<'_>,
+    root: &TrustedRoot,
+    policy: &IdentityPolicy,
+) -> Result<KeylessVerified, KeylessError> {
+    let input = |message: String| KeylessError::new(Check::Input, message);
+    let signature_der = base64::engine::general_purpose::STANDARD
+        .decode(signature.signature_b64.trim())
+        .map_err(|e| input(format!("the signature is not base64 ({e})")))?;
+    let leaf = FulcioCertificate::from_pem(signature.certificate_pem)
+        .map_err(|e| input(format!("the certificate: {e}")))?;
+    // A chain that does not parse is a bad hint, not a bad signature: it is never used.
+    let chain_hint: Vec<Vec<u8>> = signature
+        .chain_pem
+        .and_then(|pem| ParsedCertificate::chain_from_pem(pem).ok())
+        .map(|certs| certs.iter().map(|c| c.der().to_vec()).collect())
+        .unwrap_or_default();
+    let entry = parse_rekor_bundle(signature.bundle_json)?;
+    verify_keyless(
+        &KeylessInput {
+            certificate_der: leaf.der(),
+            chain_hint: &chain_hint,
+            signature: &signature_der,
+            tlog_entry: &entry,
+            artifact,
+        },
+        root,
+        policy,
+    )
 }
 
 /// The payload is a cosign image signature naming `expected`.

@@ -47,6 +47,7 @@ rest does not fit, so pinsign has its own (tested against sigstore-rs where it c
   load), so [`trust_root`] has its own lenient serde structs.
 */
 
+pub mod bundle;
 pub mod certificate;
 pub mod chain;
 pub mod crypto;
@@ -60,9 +61,12 @@ pub mod time;
 pub mod trust_root;
 pub mod verify;
 
+pub use bundle::{verify_bundle, BundleSubject};
 pub use certificate::{BuildExtensions, FulcioCertificate, GithubWorkflow, San};
 pub use identity::{GithubWorkflowPolicy, IdentityPolicy, Matcher, PolicyError};
-pub use legacy::{parse_rekor_bundle, verify_legacy, LegacySignature};
+pub use legacy::{
+    parse_rekor_bundle, verify_detached, verify_legacy, DetachedSignature, LegacySignature,
+};
 pub use rekor::{InclusionProof, KindVersion, TlogEntry};
 pub use report::{Check, CheckReport, KeylessError, Outcome};
 pub use trust_root::{LogId, TrustedRoot, TrustedRootError};

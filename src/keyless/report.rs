@@ -36,6 +36,9 @@ pub enum Check {
     TlogBody,
     /// The signed payload names the image digest being verified.
     PayloadDigest,
+    /// (DSSE bundles) the in-toto statement is about the image or file being verified, with
+    /// the predicate type and annotations required.
+    Statement,
     /// A SAN of the certificate matches the expected identity.
     Identity,
     /// The certificate's OIDC issuer matches the expected issuer.
@@ -58,6 +61,7 @@ impl Check {
             Check::Signature => "signature",
             Check::TlogBody => "Rekor entry body",
             Check::PayloadDigest => "payload image digest",
+            Check::Statement => "in-toto statement",
             Check::Identity => "certificate identity",
             Check::Issuer => "certificate OIDC issuer",
             Check::GithubWorkflow => "GitHub workflow extensions",

@@ -74,6 +74,21 @@ impl PublicKey {
             .verify_signature(Signature::Raw(signature_der), payload)
             .is_ok()
     }
+
+    /// Verify a DER signature over bytes known only by their SHA-256 (a large file hashed as
+    /// it was read). Only ECDSA P-256 keys can check a bare digest; other keys answer false.
+    pub fn verify_digest(&self, digest: &crate::reference::Digest, signature_der: &[u8]) -> bool {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        use p256::pkcs8::DecodePublicKey as _;
+        let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(&self.spki_der) else {
+            return false;
+        };
+        let Ok(sig) = p256::ecdsa::DerSignature::try_from(signature_der) else {
+            return false;
+        };
+        let prehash = hex::decode(digest.hex()).unwrap_or_default();
+        key.verify_prehash(&prehash, &sig).is_ok()
+    }
 }
 
 impl fmt::Debug for PublicKey {
