@@ -56,9 +56,9 @@ pub enum Command {
     PublicKey(commands::keys::PublicKeyArgs),
     /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet in this version).
     Rotate(commands::unbuilt::UnbuiltArgs),
-    /// Write admission policies for the public key (not built yet in this version).
+    /// Kyverno admission policies: write them for the public keys, predict what they decide.
     #[command(subcommand)]
-    Policy(commands::unbuilt::PolicyCommand),
+    Policy(commands::policy::PolicyCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ImportKeyPair(args) => commands::keys::import_key_pair(args),
         Command::PublicKey(args) => commands::keys::public_key(args),
         Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
-        Command::Policy(cmd) => commands::unbuilt::policy(cmd),
+        Command::Policy(cmd) => commands::policy::run(cmd, &global),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
     }

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod build_push;
 pub mod keys;
+pub mod policy;
 pub mod resolve_digest;
 pub mod sign_digest;
 pub mod unbuilt;
