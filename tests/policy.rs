@@ -1490,3 +1490,54 @@ fn check_bad_input_is_a_usage_error() {
         "{out}"
     );
 }
+
+/// `examples/kyverno/*.yaml` are exactly what the command in their header writes, and they
+/// validate against Kyverno's schemas.
+#[test]
+fn kyverno_examples_are_what_pinsign_writes() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kyverno"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let command = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#   pinsign policy kyverno "))
+            .unwrap_or_else(|| panic!("{}: no command in the header", path.display()));
+        let mut args: Vec<String> = command
+            .split_whitespace()
+            .map(|a| a.trim_matches('\'').to_string())
+            .collect();
+        let at = args.iter().position(|a| a == "--output-file").unwrap();
+        assert_eq!(
+            args[at + 1],
+            path.file_name().unwrap().to_str().unwrap(),
+            "{}",
+            path.display()
+        );
+        args.drain(at..at + 2);
+        let body: String = text
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let out = support::pinsign(dir)
+            .current_dir(dir)
+            .args(["policy", "kyverno"])
+            .args(&args)
+            .outcome()
+            .ok();
+        assert_eq!(
+            out.stdout,
+            body,
+            "{} is not what its command writes",
+            path.display()
+        );
+        assert!(schema_errors(&body).is_empty(), "{}", path.display());
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}

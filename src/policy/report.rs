@@ -66,10 +66,16 @@ impl Report {
     }
 }
 
-/// The indented lines under a verdict: `  pinned REG/REPO@sha256:...`, `  note: ...`,
-/// `  skipped: ...`.
+/// The indented lines under a verdict: `  matched as ...` (Kyverno's spelling, when it differs),
+/// `  pinned REG/REPO@sha256:...`, `  note: ...`, `  skipped: ...`.
 pub fn text_details(v: &Verdict) -> Vec<String> {
     let mut out = Vec::new();
+    if v.kyverno_image != v.image {
+        out.push(format!(
+            "  matched as {} (how Kyverno spells it for imageReferences)",
+            v.kyverno_image
+        ));
+    }
     if let Some(p) = v.pinned.as_deref().filter(|p| *p != v.image) {
         out.push(format!("  pinned {p}"));
     }
