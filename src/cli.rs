@@ -56,9 +56,9 @@ pub enum Command {
     PublicKey(commands::keys::PublicKeyArgs),
     /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet in this version).
     Rotate(commands::unbuilt::UnbuiltArgs),
-    /// Write admission policies for the public key (not built yet in this version).
+    /// Kyverno admission policies: write them for the public keys, predict what they decide.
     #[command(subcommand)]
-    Policy(commands::unbuilt::PolicyCommand),
+    Policy(commands::policy::PolicyCommand),
     /// Sign a file (a release tarball) with a key: a Sigstore bundle or cosign's detached signature.
     SignBlob(commands::blob::SignBlobArgs),
     /// Verify a file's signature: a Sigstore bundle or a detached signature, with a key or keyless.
@@ -92,7 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ImportKeyPair(args) => commands::keys::import_key_pair(args),
         Command::PublicKey(args) => commands::keys::public_key(args),
         Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
-        Command::Policy(cmd) => commands::unbuilt::policy(cmd),
+        Command::Policy(cmd) => commands::policy::run(cmd, &global),
         Command::SignBlob(args) => commands::blob::sign_blob(args),
         Command::VerifyBlob(args) => commands::blob::verify_blob(args),
         Command::Completions { shell } => completions(shell),

@@ -9,6 +9,7 @@ pub mod args;
 pub mod blob;
 pub mod build_push;
 pub mod keys;
+pub mod policy;
 pub mod resolve_digest;
 pub mod sign_digest;
 pub mod unbuilt;

@@ -1,7 +1,7 @@
 //! Subcommands of the contract that later work will build. They say so and exit 1: the
 //! command line was right, the version is what lacks it.
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct UnbuiltArgs {
@@ -10,18 +10,6 @@ pub struct UnbuiltArgs {
     pub rest: Vec<String>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Print a Kyverno policy for public keys (not built yet in this version).
-    Kyverno(UnbuiltArgs),
-}
-
 pub fn not_built(name: &str) -> anyhow::Result<()> {
     anyhow::bail!("`pinsign {name}` is not built yet in this version; see the README for what is")
-}
-
-pub fn policy(cmd: PolicyCommand) -> anyhow::Result<()> {
-    match cmd {
-        PolicyCommand::Kyverno(_) => not_built("policy kyverno"),
-    }
 }

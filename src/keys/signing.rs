@@ -186,6 +186,27 @@ pub fn load_public_key(key_arg: &str, password: &PasswordSource) -> anyhow::Resu
     }
 }
 
+/// A verification key that must be published as it is (a Kyverno policy's PEM): a PEM
+/// public key only, from a path or `env://VAR`. A private key is refused without being
+/// decrypted, so no password is asked and no private material can reach the output.
+pub fn load_verification_key(key_arg: &str) -> anyhow::Result<PublicKey> {
+    let source = KeySource::parse(key_arg)?;
+    let text = source.read()?;
+    let name = source.to_string();
+    let private = |what: &str| {
+        anyhow::anyhow!(
+            "{name} is {what}; a policy takes only the public key (it is published, a private \
+             key never is): pass the .pub file, or make one with `pinsign public-key --key \
+             {name} --outfile cosign.pub`"
+        )
+    };
+    match classify(&text, &name)? {
+        KeyText::Public(der) => PublicKey::from_spki_der(der, &name),
+        KeyText::Encrypted(_) => Err(private("an encrypted private key")),
+        KeyText::Pkcs8(_) | KeyText::Sec1(_) => Err(private("a private key")),
+    }
+}
+
 /// What a key text holds, by its first PEM block (an `EC PARAMETERS` block is skipped).
 enum KeyText {
     Public(Vec<u8>),
@@ -501,6 +522,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(from_priv.spki_der(), key.public_key().spki_der());
+    }
+
+    #[test]
+    fn verification_key_is_a_public_key_only() {
+        let key = load_verification_key(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/cosign/payloads/busybox.pub"
+        ))
+        .unwrap();
+        assert!(key.fingerprint().starts_with("SHA256:"));
+        for (name, says) in [
+            (
+                "cosign-keys_test-pemsigstorekey.key",
+                "an encrypted private key",
+            ),
+            (
+                "cosign-keys_test-pemcosignkey.key",
+                "an encrypted private key",
+            ),
+            ("cosign-keys_test-validecpkcs8.pem", "a private key"),
+            ("sigstore-rs-ecdsa_private.key", "a private key"),
+        ] {
+            // No password source at all: a refusal must come before any decryption.
+            let e = load_verification_key(&path(name)).unwrap_err().to_string();
+            assert!(e.contains(says), "{name}: {e}");
+            assert!(e.contains("only the public key"), "{e}");
+            assert!(!e.contains('\n') && !e.contains("BEGIN"), "{e}");
+        }
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub struct Verdict {
     pub rule: Option<String>,
     pub reason: String,
     pub rules: Vec<RuleOutcome>,
+    /// The digest the checks verified (`REG/REPO@sha256:...`), when the registry was asked:
+    /// the one that would start. Set by the caller that pinned the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -279,6 +283,7 @@ pub fn decide(plan: &Plan, results: &CheckResults) -> Verdict {
                 notes: rule.notes.clone(),
             })
             .collect(),
+        pinned: None,
         skipped: plan.skipped.clone(),
         notes: plan.notes.clone(),
     };
@@ -293,7 +298,9 @@ pub fn decide(plan: &Plan, results: &CheckResults) -> Verdict {
         set(
             Decision::NotCovered,
             None,
-            "no rule or policy covers it: Kyverno would let it in unchecked".into(),
+            "no rule or policy covers it: Kyverno would let it in unchecked, and it would start \
+             without any signature check"
+                .into(),
         );
         return verdict;
     }
@@ -319,9 +326,13 @@ pub fn decide(plan: &Plan, results: &CheckResults) -> Verdict {
     let audit_failures: Vec<String> = outcomes
         .iter()
         .filter(|(r, s, _)| !r.enforce && *s != RuleStatus::Pass)
-        .map(|(r, _, reason)| {
+        .map(|(r, status, reason)| {
+            let how = match status {
+                RuleStatus::Fail => "fails",
+                _ => "cannot be judged",
+            };
             format!(
-                "{} {} rule {} (Audit) fails: {reason}",
+                "{} {} rule {} (Audit) {how}: {reason}",
                 r.kind.kubernetes_kind(),
                 r.policy,
                 r.rule

@@ -11,16 +11,21 @@ decide for an image (`pinsign policy check`).
 - [`plan`]: which rules cover an image and which checks they need (no registry access).
 - [`decide`]: check results to a verdict: admitted / denied / not covered / undetermined.
 - [`report`]: text lines and the `--output json` document.
+- [`evaluate`]: the registry I/O between [`plan()`] and [`decide()`]: for every
+  [`plan::Check`] it verifies the image's signatures with the check's key at the check's
+  [`plan::SignatureLocation`] (keyless checks: [`evaluate::verify_keyless`]), and records a
+  [`decide::CheckResult`].
 
-The command does the registry I/O between [`plan()`] and [`decide()`]: for every
-[`plan::Check`] it verifies the image's signatures with the check's key (or keyless
-identities) at the check's [`plan::SignatureLocation`], and records a
-[`decide::CheckResult`].
+Another command that writes a policy (`rotate --policy-out`) fills a [`PolicyInput`] (keys
+as [`crate::keys::PublicKey`]s, patterns as strings), checks it with [`PolicySpec::new`]
+(a [`crate::error::UsageError`] names the bad value), shows [`PolicySpec::warnings`], and
+writes [`generate()`]'s text, e.g. with [`crate::files::write_atomic`].
 */
 
 pub mod cel;
 pub mod crd;
 pub mod decide;
+pub mod evaluate;
 pub mod generate;
 pub mod matching;
 pub mod model;
@@ -30,6 +35,7 @@ pub mod report;
 pub mod spec;
 
 pub use decide::{decide, CheckResult, CheckResults, Decision, Verdict};
+pub use evaluate::verify_keyless;
 pub use generate::generate;
 pub use model::Policy;
 pub use parse::{parse_policies, PolicyFile};

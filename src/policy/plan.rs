@@ -31,6 +31,10 @@ use crate::reference::ReferenceError;
 const PLACEHOLDER_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The note on a ClusterPolicy rule that pins a tag-only image.
+const MUTATE_DIGEST_NOTE: &str = "the image names a tag: Kyverno verifies the digest the tag \
+     points to at admission and writes that digest into the pod (mutateDigest)";
+
 /// Names one check of a plan; the caller answers each with a [`super::decide::CheckResult`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct CheckId(pub usize);
@@ -216,7 +220,10 @@ pub fn plan(policies: &[Policy], image: &str) -> Result<Plan, ReferenceError> {
                 };
         }
     }
-    if !img.has_digest() && rules.iter().any(|r| r.kind == PolicyKind::ClusterPolicy) {
+    let mutated = rules
+        .iter()
+        .any(|r| r.notes.iter().any(|n| n == MUTATE_DIGEST_NOTE));
+    if !img.has_digest() && !mutated && rules.iter().any(|r| r.kind == PolicyKind::ClusterPolicy) {
         notes.push(format!(
             "{} names a tag: Kyverno verifies the digest the tag points to at admission time",
             img.pod_spec_string()
@@ -284,10 +291,7 @@ fn plan_cluster_policy(
                 )));
             }
             if entry.verify_digest && entry.mutate_digest && !img.has_digest() {
-                notes.push(
-                    "Kyverno would replace the tag with the digest it verified (mutateDigest)"
-                        .into(),
-                );
+                notes.push(MUTATE_DIGEST_NOTE.into());
             }
             match entry.verifier {
                 VerifierType::Cosign => {}

@@ -51,10 +51,48 @@ impl Report {
         }
     }
 
-    /// The text output: one line per image.
+    /// One verdict line per image.
     pub fn text_lines(&self) -> Vec<String> {
         self.images.iter().map(text_line).collect()
     }
+
+    /// The text output: per image its verdict line, then indented details (the digest that
+    /// was checked, notes, rules that let it through unchecked).
+    pub fn text_output(&self) -> Vec<String> {
+        self.images
+            .iter()
+            .flat_map(|v| std::iter::once(text_line(v)).chain(text_details(v)))
+            .collect()
+    }
+}
+
+/// The indented lines under a verdict: `  matched as ...` (Kyverno's spelling, when it differs),
+/// `  pinned REG/REPO@sha256:...`, `  note: ...`, `  skipped: ...`.
+pub fn text_details(v: &Verdict) -> Vec<String> {
+    let mut out = Vec::new();
+    if v.kyverno_image != v.image {
+        out.push(format!(
+            "  matched as {} (how Kyverno spells it for imageReferences)",
+            v.kyverno_image
+        ));
+    }
+    if let Some(p) = v.pinned.as_deref().filter(|p| *p != v.image) {
+        out.push(format!("  pinned {p}"));
+    }
+    let mut notes: Vec<&String> = v.notes.iter().collect();
+    for rule in &v.rules {
+        notes.extend(rule.notes.iter());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for n in notes {
+        if seen.insert(n) {
+            out.push(format!("  note: {}", n.replace('\n', " ")));
+        }
+    }
+    for s in &v.skipped {
+        out.push(format!("  skipped: {}", s.replace('\n', " ")));
+    }
+    out
 }
 
 /// `admitted IMAGE: ClusterPolicy P rule R: reason`, and so on.
