@@ -54,8 +54,9 @@ pub enum Command {
     ImportKeyPair(commands::keys::ImportKeyPairArgs),
     /// Print the public key (PEM) of a private key.
     PublicKey(commands::keys::PublicKeyArgs),
-    /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet in this version).
-    Rotate(commands::unbuilt::UnbuiltArgs),
+    /// Rotate the signing key: re-sign every image in use with a new key where the old one's
+    /// signature verifies, in the same place; later, --prune-old removes the old signatures.
+    Rotate(commands::rotate::RotateArgs),
     /// Write admission policies for the public key (not built yet in this version).
     #[command(subcommand)]
     Policy(commands::unbuilt::PolicyCommand),
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GenerateKeyPair(args) => commands::keys::generate_key_pair(args),
         Command::ImportKeyPair(args) => commands::keys::import_key_pair(args),
         Command::PublicKey(args) => commands::keys::public_key(args),
-        Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
+        Command::Rotate(args) => commands::block_on(commands::rotate::run(args, &global)),
         Command::Policy(cmd) => commands::unbuilt::policy(cmd),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),

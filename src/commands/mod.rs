@@ -9,6 +9,7 @@ pub mod args;
 pub mod build_push;
 pub mod keys;
 pub mod resolve_digest;
+pub mod rotate;
 pub mod sign_digest;
 pub mod unbuilt;
 pub mod verify;
