@@ -826,7 +826,7 @@ fn referrers_signatures_are_rotated_and_pruned_in_place() {
     let out = run(&["--new-key", new.key.to_str().unwrap()]);
     assert!(
         out.stdout
-            .contains(&format!("(new signature in {}@", ep.host)),
+            .contains(&format!("(new signature in {}/oci/app@sha256:", ep.host)),
         "{out}"
     );
     let artifacts = referrer_manifests(&ep, "oci/app", &subject);
