@@ -159,6 +159,8 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => (pinned, 0),
     };
 
+    // One per process, behind an Arc: the size difference does not matter.
+    #[allow(clippy::large_enum_variant)]
     enum Work {
         Rotate(Rotation),
         Prune(Prune),
@@ -340,12 +342,11 @@ fn check(args: &RotateArgs) -> anyhow::Result<Checked> {
     }
     let mut all: Vec<Input> = Vec::new();
     if !list.images.is_empty() || list.images_from.is_some() {
-        let name = match &list.images_from {
-            Some(ListSource::File(p)) if list.images.is_empty() => {
-                format!("--images-from {}", p.display())
-            }
-            Some(ListSource::Stdin) if list.images.is_empty() => "--images-from -".to_string(),
-            _ => "the command line or --images-from".to_string(),
+        let name = match (&list.images_from, list.images.is_empty()) {
+            (None, _) => "the command line".to_string(),
+            (Some(ListSource::File(p)), true) => format!("--images-from {}", p.display()),
+            (Some(ListSource::Stdin), true) => "--images-from -".to_string(),
+            (Some(_), false) => "the command line or --images-from".to_string(),
         };
         all.extend(inputs::from_list(list.collect()?, &name));
     }

@@ -87,22 +87,27 @@ pub async fn prune_tag(
         outcome,
         note: None,
     };
-    let mut removed = 0;
+    // Distinct layers taken out (a layer a concurrent signer put back counts once).
+    let mut removed: BTreeSet<LayerKey> = BTreeSet::new();
     for round in 1..=MAX_ROUNDS {
         let current = read_sig_manifest(registry, sig_repo, tag.as_str(), &signature_ref).await?;
         let Some(current) = current else {
-            return Ok(report(if removed > 0 {
-                PruneOutcome::Removed { count: removed }
-            } else {
+            return Ok(report(if removed.is_empty() {
                 PruneOutcome::Absent
+            } else {
+                PruneOutcome::Removed {
+                    count: removed.len(),
+                }
             }));
         };
         let judged = judge(registry, sig_repo, image, current.layers(), keys).await?;
         if judged.remove.is_empty() {
-            return Ok(report(if removed > 0 {
-                PruneOutcome::Removed { count: removed }
-            } else {
+            return Ok(report(if removed.is_empty() {
                 PruneOutcome::NothingToRemove
+            } else {
+                PruneOutcome::Removed {
+                    count: removed.len(),
+                }
             }));
         }
         if !judged.keep_valid {
@@ -127,9 +132,11 @@ pub async fn prune_tag(
             &judged.remove,
         )
         .await?;
-        removed += judged.remove.len();
+        removed.extend(judged.remove.iter().cloned());
         if now == written {
-            return Ok(report(PruneOutcome::Removed { count: removed }));
+            return Ok(report(PruneOutcome::Removed {
+                count: removed.len(),
+            }));
         }
         // Someone wrote after us and kept all we wrote; a signer that read the tag before
         // our write may have put the removed layers back. Let it finish, then look again.
