@@ -983,3 +983,91 @@ fn bad_input_is_one_line_and_exit_2_with_nothing_written() {
         .only_error(2, &["--shard \"3/2\""]);
     assert_eq!(snapshot::files(&storage), before);
 }
+
+/// `examples/rotation/rotate-key.sh` as the README runs it: `begin` for real (with a stand-in
+/// `kubectl` that prints the fleet's pods JSON), then `finish` as a dry run.
+#[test]
+fn the_example_script_rotates_the_fleet() {
+    let reg = Registry::http();
+    let fleet = Fleet::new(&reg.endpoint());
+    let bin = fleet.home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = |name: &str, body: String| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = bin.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // The test registry speaks plain HTTP; production registries need no flag.
+    script(
+        "pinsign",
+        format!(
+            "#!/bin/sh\nexec {} --allow-http-registry \"$@\"\n",
+            env!("CARGO_BIN_EXE_pinsign")
+        ),
+    );
+    script(
+        "kubectl",
+        format!("#!/bin/sh\ncat {}\n", fleet.pods.display()),
+    );
+    let run = |phase: &str, dry: bool| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rotation/rotate-key.sh");
+        let mut sh = std::process::Command::new("/bin/sh");
+        sh.arg(script)
+            .arg(phase)
+            .current_dir(fleet.home.path())
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", fleet.home.path())
+            .env("COSIGN_PASSWORD", test_keys::PASSWORD)
+            .env("OLD_PUB", &old().public)
+            .env("NEW_PREFIX", "cosign-next")
+            .env("IMAGES", format!("{}/fleet/*", fleet.ep.host))
+            .env("EXTRA_IMAGES", &fleet.list);
+        if dry {
+            sh.env("DRY_RUN", "1");
+        }
+        sh.outcome()
+    };
+    let out = run("begin", false).ok();
+    assert!(
+        out.stderr
+            .contains("COSIGN_PRIVATE_KEY  <- the whole content of cosign-next.key"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("rotate: 10 rotated, 3 skipped, 0 failed, of 13 images"),
+        "{out}"
+    );
+    let new_pub = fleet.home.path().join("cosign-next.pub");
+    fleet.verify(&new_pub).ok();
+    let policy = std::fs::read_to_string(fleet.home.path().join("overlap-policy.yaml")).unwrap();
+    assert!(policy.contains("kind: ClusterPolicy"), "{policy}");
+    // Begin again: resumes with the key it made, changes nothing.
+    let storage = reg.dir().join("storage");
+    let before = snapshot::files(&storage);
+    let again = run("begin", false).ok();
+    assert!(
+        again
+            .stderr
+            .contains("cosign-next.key exists: resuming with it"),
+        "{again}"
+    );
+    assert!(
+        again.stderr.contains("10 already rotated, 3 skipped"),
+        "{again}"
+    );
+    let dry = run("finish", true).ok();
+    assert!(
+        dry.stderr
+            .contains("prune-old (dry run, nothing written): 10 would prune"),
+        "{dry}"
+    );
+    assert!(
+        dry.stderr
+            .contains("would run pinsign policy kyverno --key cosign-next.pub"),
+        "{dry}"
+    );
+    assert_eq!(snapshot::files(&storage), before);
+}
