@@ -1,5 +1,6 @@
 //! Batch plumbing shared by the commands that work on many images: where the image list
-//! comes from, and running one async job per image with bounded concurrency.
+//! comes from, running one async job per image with bounded concurrency, and [`Shard`], a
+//! stable share of the work for one of N parallel jobs.
 
 use std::io::{BufRead, Read as _};
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use futures::StreamExt;
 
 use crate::error::UsageError;
-use crate::reference::ImageRef;
+use crate::reference::{Digest, ImageRef};
 
 /// The longest line an image list may have: a reference is at most a few hundred bytes.
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -119,6 +120,82 @@ fn read_list(
     Ok(out)
 }
 
+/// The most jobs a work list can be split into.
+pub const MAX_SHARDS: u32 = 1024;
+
+/// `--shard I/N`: job `I` of `N` takes the digests whose share is `I`. The share depends on
+/// the digest alone (its first 64 bits, taken modulo `N`), never on the list's order or
+/// length, so `N` jobs given the same images in any order cover each digest exactly once. A
+/// sha256 digest is uniformly distributed, so the shares are even.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based, at most `count`.
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Every digest: one job doing all the work.
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Parse `I/N` (1 <= I <= N <= [`MAX_SHARDS`]); errors are usage errors naming the value.
+    pub fn parse(text: &str) -> Result<Shard, UsageError> {
+        let bad = |why: &str| {
+            UsageError::new(format!(
+                "--shard {text:?}: {why}; write I/N, e.g. 1/4 for the first of 4 jobs"
+            ))
+        };
+        let (i, n) = text.split_once('/').ok_or_else(|| bad("no '/'"))?;
+        let index: u32 = i.trim().parse().map_err(|_| bad("I is not a number"))?;
+        let count: u32 = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+        if count == 0 || count > MAX_SHARDS {
+            return Err(bad(&format!("N must be from 1 to {MAX_SHARDS}")));
+        }
+        if index == 0 || index > count {
+            return Err(bad("I must be from 1 to N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// True when this job takes `digest`.
+    pub fn takes(&self, digest: &Digest) -> bool {
+        self.share_of(digest) == self.index
+    }
+
+    /// For work that has no digest (an image that could not be pinned): the share of the
+    /// sha256 of its name, so exactly one job reports it.
+    pub fn takes_name(&self, name: &str) -> bool {
+        self.takes(&Digest::of(name.as_bytes()))
+    }
+
+    /// The 1-based share `digest` belongs to.
+    pub fn share_of(&self, digest: &Digest) -> u32 {
+        let prefix = digest.hex().get(..16).unwrap_or("0");
+        let value = u64::from_str_radix(prefix, 16).unwrap_or(0);
+        (value % u64::from(self.count)) as u32 + 1
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl serde::Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Run `job` on every item, at most `concurrency` at once, and return the results in
 /// input order. Ticks `bar` as items finish.
 pub async fn run_all<T, R, F, Fut>(
@@ -179,5 +256,53 @@ mod tests {
         })
         .await;
         assert_eq!(out, vec![30, 10, 20]);
+    }
+
+    #[test]
+    fn shard_parse() {
+        assert_eq!(Shard::parse("1/1").unwrap(), Shard::ALL);
+        let s = Shard::parse("2/3").unwrap();
+        assert_eq!(
+            (s.index(), s.count(), s.to_string()),
+            (2, 3, "2/3".to_string())
+        );
+        for bad in ["", "1", "0/2", "3/2", "1/0", "a/2", "1/b", "-1/2", "1/1025"] {
+            let e = Shard::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("--shard"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn shards_cover_every_digest_exactly_once_in_any_order() {
+        let digests: Vec<Digest> = (0..500u32).map(|i| Digest::of(&i.to_be_bytes())).collect();
+        for n in [1u32, 2, 3, 7, 16] {
+            let shards: Vec<Shard> = (1..=n)
+                .map(|i| Shard::parse(&format!("{i}/{n}")).unwrap())
+                .collect();
+            let mut sizes = vec![0usize; n as usize];
+            for d in &digests {
+                let takers: Vec<&Shard> = shards.iter().filter(|s| s.takes(d)).collect();
+                assert_eq!(takers.len(), 1, "{d} in {n} shards");
+                sizes[(takers[0].index() - 1) as usize] += 1;
+            }
+            // Even shares: none is less than half its fair size.
+            let fair = digests.len() / n as usize;
+            assert!(sizes.iter().all(|&s| s * 2 >= fair), "{n}: {sizes:?}");
+        }
+        // Stable: the share is a function of the digest, not of position or list.
+        let s = Shard::parse("2/5").unwrap();
+        let forward: Vec<bool> = digests.iter().map(|d| s.takes(d)).collect();
+        let backward: Vec<bool> = digests.iter().rev().map(|d| s.takes(d)).collect();
+        assert_eq!(forward, backward.into_iter().rev().collect::<Vec<_>>());
+        let fixed = Digest::parse(&format!("sha256:{}", "0".repeat(63) + "5")).unwrap();
+        assert_eq!(Shard::parse("1/4").unwrap().share_of(&fixed), 1);
+        let fixed = Digest::parse(&format!(
+            "sha256:{}{}",
+            "0".repeat(15) + "6",
+            "0".repeat(48)
+        ))
+        .unwrap();
+        assert_eq!(Shard::parse("1/4").unwrap().share_of(&fixed), 3);
+        assert!(Shard::ALL.takes_name("anything"));
     }
 }

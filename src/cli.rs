@@ -54,8 +54,9 @@ pub enum Command {
     ImportKeyPair(commands::keys::ImportKeyPairArgs),
     /// Print the public key (PEM) of a private key.
     PublicKey(commands::keys::PublicKeyArgs),
-    /// Rotate the signing key: new key pair, re-sign deployed digests (not built yet in this version).
-    Rotate(commands::unbuilt::UnbuiltArgs),
+    /// Rotate the signing key: re-sign every image in use with a new key where the old one's
+    /// signature verifies, in the same place; later, --prune-old removes the old signatures.
+    Rotate(commands::rotate::RotateArgs),
     /// Kyverno admission policies: write them for the public keys, predict what they decide.
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
@@ -91,7 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GenerateKeyPair(args) => commands::keys::generate_key_pair(args),
         Command::ImportKeyPair(args) => commands::keys::import_key_pair(args),
         Command::PublicKey(args) => commands::keys::public_key(args),
-        Command::Rotate(_) => commands::unbuilt::not_built("rotate"),
+        Command::Rotate(args) => commands::block_on(commands::rotate::run(args, &global)),
         Command::Policy(cmd) => commands::policy::run(cmd, &global),
         Command::SignBlob(args) => commands::blob::sign_blob(args),
         Command::VerifyBlob(args) => commands::blob::verify_blob(args),

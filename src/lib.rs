@@ -23,6 +23,7 @@ pub mod output;
 pub mod policy;
 pub mod reference;
 pub mod registry;
+pub mod rotation;
 pub mod signature;
 pub mod signing;
 pub mod storage;

@@ -9,7 +9,7 @@ the slowest part of a signature) and shared by every image of a batch.
 
 use std::collections::BTreeMap;
 
-use crate::keys::{PasswordSource, SigningKey};
+use crate::keys::{PasswordSource, PublicKey, SigningKey};
 use crate::reference::{Digest, Repository};
 use crate::registry::{PinnedImage, Registry};
 use crate::signature::SignatureLayer;
@@ -131,6 +131,22 @@ impl Signer {
         })
     }
 
+    /// A signer for a key already in memory (`rotate --new-key-prefix` signs with the key it
+    /// has just generated and written), with no annotations of its own.
+    pub fn from_key(key: SigningKey, placement: Placement) -> Signer {
+        Signer {
+            key,
+            annotations: BTreeMap::new(),
+            placement,
+            recursive: false,
+        }
+    }
+
+    /// The public half of the signing key (to compare keys and name them in reports).
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
     pub fn placement(&self) -> &Placement {
         &self.placement
     }
@@ -166,7 +182,21 @@ impl Signer {
         image: &PinnedImage,
         placement: &Placement,
     ) -> anyhow::Result<Signed> {
-        let layer = SignatureLayer::sign(image, &self.annotations, &self.key);
+        self.sign_with(registry, image, placement, &self.annotations)
+            .await
+    }
+
+    /// [`Signer::sign_at`] with these payload annotations instead of the signer's own:
+    /// rotation gives the new signature the `optional` map of the old one it replaces, so
+    /// a policy that requires an annotation keeps admitting the image.
+    pub async fn sign_with(
+        &self,
+        registry: &Registry,
+        image: &PinnedImage,
+        placement: &Placement,
+        annotations: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Signed> {
+        let layer = SignatureLayer::sign(image, annotations, &self.key);
         let stored = match placement {
             Placement::Tag { repository } => {
                 storage::store_in_tag(registry, &layer, repository.as_ref()).await?

@@ -14,6 +14,7 @@ use crate::keys::PublicKey;
 use crate::reference::Repository;
 use crate::registry::{PinnedImage, Registry, RegistryError};
 use crate::signature::{self, SignatureCheck};
+use crate::signing::Placement;
 use crate::storage::{self, Found};
 
 /// Where to look for signatures.
@@ -38,8 +39,47 @@ impl Default for Lookup {
 pub struct Checked {
     /// `REG/REPO:sha256-<hex>.sig` or `REG/REPO@sha256:<artifact>`.
     pub location: String,
+    /// Where it was found, as data: what `rotate` re-signs into.
+    #[serde(skip)]
+    pub place: Place,
     #[serde(flatten)]
     pub check: SignatureCheck,
+}
+
+/// Where a signature was found, in terms a signer can write to again: `rotate` appends the
+/// new key's signature in the same place as the old one ([`Place::placement`]). A later
+/// signature format (Sigstore bundles) adds its own variant here, so "the same place and
+/// format" stays one match.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Place {
+    /// A layer of the `sha256-<hex>.sig` tag in `repository` (the image's own, or the
+    /// signature repository).
+    Tag { repository: Repository },
+    /// A cosign signature artifact found through the referrers API.
+    Referrers,
+}
+
+impl Place {
+    /// The placement that writes a signature for `image` into this place.
+    pub fn placement(&self, image: &PinnedImage) -> Placement {
+        match self {
+            Place::Tag { repository } if repository == image.repository() => {
+                Placement::Tag { repository: None }
+            }
+            Place::Tag { repository } => Placement::Tag {
+                repository: Some(repository.clone()),
+            },
+            Place::Referrers => Placement::Referrers,
+        }
+    }
+
+    /// How a report names the place: the `.sig` tag, or "referrers".
+    pub fn describe(&self, image: &PinnedImage) -> String {
+        match self {
+            Place::Tag { repository } => format!("{repository}:{}", image.signature_tag()),
+            Place::Referrers => format!("{image} (referrers)"),
+        }
+    }
 }
 
 /// Every signature found for an image, each judged.
@@ -71,7 +111,7 @@ pub async fn verify(
     required: &BTreeMap<String, String>,
     lookup: &Lookup,
 ) -> anyhow::Result<Verification> {
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<(Place, Found)> = Vec::new();
     let mut places = Vec::new();
     let tag_repo = match lookup {
         Lookup::Tag { repository } | Lookup::Any { repository } => {
@@ -82,20 +122,23 @@ pub async fn verify(
     if let Some(repo) = tag_repo {
         places.push(format!("{repo}:{}", image.signature_tag()));
         if let Some(layers) = storage::fetch_from_tag(registry, image, repo).await? {
-            found.extend(layers);
+            let place = Place::Tag {
+                repository: repo.clone(),
+            };
+            found.extend(layers.into_iter().map(|f| (place.clone(), f)));
         }
     }
     if matches!(lookup, Lookup::Referrers | Lookup::Any { .. }) {
         places.push(format!("the referrers of {image}"));
         match storage::fetch_from_referrers(registry, image).await {
-            Ok(layers) => found.extend(layers),
+            Ok(layers) => found.extend(layers.into_iter().map(|f| (Place::Referrers, f))),
             Err(e) if matches!(lookup, Lookup::Any { .. }) && referrers_unsupported(&e) => {}
             Err(e) => return Err(e),
         }
     }
     let signatures = found
         .into_iter()
-        .map(|f| {
+        .map(|(place, f)| {
             let mut check = signature::verify_layer(image.digest(), &f.layer, keys, required);
             if let Some(e) = f.fetch_error {
                 check.verified = false;
@@ -103,6 +146,7 @@ pub async fn verify(
             }
             Checked {
                 location: f.location,
+                place,
                 check,
             }
         })

@@ -81,21 +81,6 @@ fn completions_for_every_shell() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_exit_1() {
-    let home = support::temp_dir();
-    pinsign(&home)
-        .args(["rotate", "--old-key", "x"])
-        .outcome()
-        .only_error(1, &["not built yet"]);
-    let help = pinsign(&home)
-        .args(["rotate", "--help"])
-        .outcome()
-        .ok()
-        .stdout;
-    assert!(help.contains("not built yet"), "{help}");
-}
-
-#[test]
 fn verify_refuses_a_signature_repository_in_referrers_mode() {
     let home = support::temp_dir();
     for (args, env) in [

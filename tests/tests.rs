@@ -14,6 +14,7 @@ mod keyless;
 mod keys;
 mod policy;
 mod resolve;
+mod rotate;
 mod sign;
 mod sign_common;
 mod sign_concurrent;

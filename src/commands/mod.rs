@@ -11,8 +11,8 @@ pub mod build_push;
 pub mod keys;
 pub mod policy;
 pub mod resolve_digest;
+pub mod rotate;
 pub mod sign_digest;
-pub mod unbuilt;
 pub mod verify;
 
 use crate::registry::{RegistryError, TlsProblem};

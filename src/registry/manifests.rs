@@ -265,6 +265,31 @@ impl Registry {
             .collect())
     }
 
+    /// DELETE a manifest by digest (a tag is never deleted this way: registries refuse it,
+    /// and a digest names exactly what was judged). `false` when it was already gone.
+    pub async fn delete_manifest(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{}/manifests/{digest}", repo.path());
+        let resp = self
+            .send(
+                repo,
+                reqwest::Method::DELETE,
+                &path,
+                Access::Push,
+                HeaderMap::new(),
+                None,
+            )
+            .await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        check_status(repo, "DELETE", &path, resp).await?;
+        Ok(true)
+    }
+
     /// For an index, the child manifest for `platform` (confirmed to exist); the error
     /// lists the platforms the index has. A single manifest is returned unchanged if its
     /// config says it is that platform. Returns the image and its `os/arch[/variant]`.

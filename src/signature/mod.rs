@@ -4,7 +4,7 @@ cosign's wire formats, as pure data: no I/O, no network, no async here.
 Owns: the simple-signing payload ([`payload`], [`SimpleSigning`]), signature layers
 ([`SignatureLayer`], [`LayerDescriptor`]), the `sha256-<hex>.sig` manifest (read with
 [`parse_sig_manifest`], merge with [`merge`] / [`remerge`] without ever dropping a layer,
-confirm with [`contains_all`]), the OCI 1.1 referrers artifact ([`referrers_artifact`],
+confirm with [`contains_all`]; take signatures out again with [`remove_layers`]), the OCI 1.1 referrers artifact ([`referrers_artifact`],
 [`parse_referrers_artifact`]) and the pure part of verification ([`verify_signature_b64`],
 [`verify_layers`]).
 
@@ -26,6 +26,7 @@ mod json;
 mod layer;
 mod manifest;
 mod payload;
+mod prune;
 mod referrers;
 mod verify;
 
@@ -35,6 +36,7 @@ pub use manifest::{
     MergeOutcome, SigManifest, ZERO_TIME,
 };
 pub use payload::{parse_annotations, payload, Critical, Identity, ImageClaim, SimpleSigning};
+pub use prune::{reapply_removal, remove_layers, Removal, WouldEmpty};
 pub use referrers::{
     parse_referrers_artifact, referrers_artifact, ReferrersArtifact, ReferrersManifest,
 };

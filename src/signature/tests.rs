@@ -882,3 +882,141 @@ fn referrers_parser_accepts_cosign_v2_and_rejects_others() {
         1
     );
 }
+
+// ---------------------------------------------------------------- removing layers (prune)
+
+#[test]
+fn removal_takes_out_only_the_named_layers_and_keeps_the_rest_byte_for_byte() {
+    let img = image(HEX_A);
+    let p = payload(&img, &no_annotations());
+    let (old, new, other) = (TestKey::new(7), TestKey::new(8), TestKey::new(9));
+    // A real cosign layer with a bundle annotation, an old-key layer, a new-key one, another.
+    let bundled = parse_sig_manifest(&bundled_sig_manifest()).unwrap();
+    let merged = merge(
+        Some(&bundled),
+        &[old.layer(&p), new.layer(&p), other.layer(&p)],
+    );
+    let m = parse_sig_manifest(&merged.manifest).unwrap();
+    let remove: std::collections::BTreeSet<LayerKey> = [old.layer(&p).key()].into();
+    let r = remove_layers(&m, &remove).unwrap();
+    assert!(r.changed);
+    assert_eq!(r.removed, vec![old.layer(&p).key()]);
+    assert!(r.restored.is_empty());
+    assert_eq!(r.remaining, 3);
+    assert_eq!(r.digest, Digest::of(&r.manifest));
+    assert_eq!(r.media_type, OCI_MANIFEST);
+    let after = parse_sig_manifest(&r.manifest).unwrap();
+    assert_eq!(
+        after.layer_keys(),
+        vec![
+            bundled.layer_keys()[0].clone(),
+            new.layer(&p).key(),
+            other.layer(&p).key()
+        ]
+    );
+    // Kept layers are the exact JSON text that was there, in order.
+    let kept: Vec<&str> = after.layers().iter().map(|l| l.raw_json()).collect();
+    let before: Vec<&str> = m.layers().iter().map(|l| l.raw_json()).collect();
+    assert_eq!(kept, vec![before[0], before[2], before[3]]);
+    // Manifest-level annotations survive; the config lists exactly the remaining layers.
+    assert_eq!(
+        after.extra_members().collect::<Vec<_>>(),
+        m.extra_members().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        r.config,
+        sig_config(after.layers().iter().map(|l| l.digest()))
+    );
+    // Only the config is uploaded; the remaining payloads are already there.
+    let uploads: Vec<&Blob> = r
+        .blobs
+        .iter()
+        .filter(|b| matches!(b.data, BlobData::Upload(_)))
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].digest, Digest::of(&r.config));
+    // The result is what a fresh merge of the same layers would write: cosign-shaped.
+    let fresh = merge(None, &[new.layer(&p), other.layer(&p)]);
+    let fresh_m = parse_sig_manifest(&fresh.manifest).unwrap();
+    let r2 = remove_layers(
+        &parse_sig_manifest(&merge(Some(&fresh_m), &[old.layer(&p)]).manifest).unwrap(),
+        &remove,
+    )
+    .unwrap();
+    assert_eq!(
+        r2.manifest, fresh.manifest,
+        "byte-identical to never having had it"
+    );
+}
+
+#[test]
+fn removal_of_nothing_changes_nothing_and_never_empties() {
+    let img = image(HEX_A);
+    let p = payload(&img, &no_annotations());
+    let (old, new) = (TestKey::new(7), TestKey::new(8));
+    let m = parse_sig_manifest(&merge(None, &[new.layer(&p)]).manifest).unwrap();
+    let remove: std::collections::BTreeSet<LayerKey> = [old.layer(&p).key()].into();
+    let r = remove_layers(&m, &remove).unwrap();
+    assert!(!r.changed);
+    assert_eq!(
+        r.manifest,
+        m.raw(),
+        "a no-op removal rewrites the same bytes"
+    );
+    // The only layer: refused.
+    let only_old = parse_sig_manifest(&merge(None, &[old.layer(&p)]).manifest).unwrap();
+    let e = remove_layers(&only_old, &remove).unwrap_err();
+    assert_eq!(e, WouldEmpty { removed: 1 });
+    assert!(
+        e.to_string().contains("never removes the last signature"),
+        "{e}"
+    );
+    // Duplicated layers of the removed key all go.
+    let dup = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","size":1,"digest":"{}"}},"layers":[{},{},{}]}}"#,
+        Digest::of(b"x"),
+        old.layer(&p).descriptor_json(),
+        new.layer(&p).descriptor_json(),
+        old.layer(&p).descriptor_json()
+    );
+    let dup = parse_sig_manifest(dup.as_bytes()).unwrap();
+    let r = remove_layers(&dup, &remove).unwrap();
+    assert_eq!(r.remaining, 1);
+    assert_eq!(r.removed.len(), 1);
+    assert_eq!(
+        parse_sig_manifest(&r.manifest).unwrap().layer_keys(),
+        vec![new.layer(&p).key()]
+    );
+}
+
+#[test]
+fn reapplying_a_removal_after_a_concurrent_write_loses_no_signature() {
+    let img = image(HEX_A);
+    let p = payload(&img, &no_annotations());
+    let (old, new, signer) = (TestKey::new(7), TestKey::new(8), TestKey::new(9));
+    let remove: std::collections::BTreeSet<LayerKey> = [old.layer(&p).key()].into();
+    let base = parse_sig_manifest(&merge(None, &[old.layer(&p), new.layer(&p)]).manifest).unwrap();
+    // We wrote base minus old; a signer who had read base wrote base + theirs after us.
+    let written = parse_sig_manifest(&remove_layers(&base, &remove).unwrap().manifest).unwrap();
+    let theirs = parse_sig_manifest(&merge(Some(&base), &[signer.layer(&p)]).manifest).unwrap();
+    let r = reapply_removal(Some(&theirs), &written, &remove).unwrap();
+    assert!(r.changed);
+    assert_eq!(r.removed, vec![old.layer(&p).key()]);
+    assert!(r.restored.is_empty());
+    assert_eq!(
+        parse_sig_manifest(&r.manifest).unwrap().layer_keys(),
+        vec![new.layer(&p).key(), signer.layer(&p).key()]
+    );
+    // A writer that replaced the manifest with only its own layer dropped the new key's:
+    // restored from what we wrote.
+    let replaced = parse_sig_manifest(&merge(None, &[signer.layer(&p)]).manifest).unwrap();
+    let r = reapply_removal(Some(&replaced), &written, &remove).unwrap();
+    assert_eq!(r.restored, vec![new.layer(&p).key()]);
+    assert_eq!(
+        parse_sig_manifest(&r.manifest).unwrap().layer_keys(),
+        vec![signer.layer(&p).key(), new.layer(&p).key()]
+    );
+    // The tag vanished meanwhile: what we wrote is written again.
+    let r = reapply_removal(None, &written, &remove).unwrap();
+    assert_eq!(r.manifest, written.raw());
+}

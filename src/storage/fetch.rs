@@ -90,7 +90,7 @@ pub async fn fetch_from_referrers(
 /// Fetch each simple-signing layer's payload blob once per digest. A blob that fails its
 /// digest check or is missing comes back empty with the reason, so verification reports it
 /// per layer instead of failing the whole image.
-async fn fetch_layers(
+pub(super) async fn fetch_layers(
     registry: &Registry,
     repo: &Repository,
     layers: &[signature::LayerDescriptor],

@@ -9,13 +9,17 @@ This composes [`crate::registry`] (I/O) and [`crate::signature`] (formats):
   before, or ours, is missing. No signature is ever dropped.
 - [`referrers`]: cosign's OCI 1.1 signature artifact, pushed by digest beside its subject.
 - [`fetch`]: reading every stored signature of an image, each layer with its payload.
+- [`prune`]: taking a retired key's signatures out again (its `.sig` layers, its referrer
+  artifacts), only where the kept key's signature verifies, with the same settle as signing.
 */
 
 mod fetch;
+mod prune;
 mod referrers;
 mod tag;
 
 pub use fetch::{fetch_from_referrers, fetch_from_tag, Found};
+pub use prune::{prune_referrers, prune_tag, PruneKeys, PruneOutcome, PruneReport};
 pub use referrers::store_as_referrer;
 pub use tag::store_in_tag;
 

@@ -12,15 +12,15 @@ use crate::signature::{self, SigManifest, SignatureLayer};
 /// changed restarts the window, so pinsign only stops once the tag has been quiet.
 /// (Measured on Distribution: one immediate read-back lost 3 to 5 of 8 concurrent
 /// signatures; three reads over ~0.3 s lost none.)
-const SETTLE: [Duration; 3] = [
+pub(super) const SETTLE: [Duration; 3] = [
     Duration::from_millis(40),
     Duration::from_millis(120),
     Duration::from_millis(200),
 ];
 /// How many times to re-merge and write before giving up on a contended tag.
-const MAX_WRITES: usize = 12;
+pub(super) const MAX_WRITES: usize = 12;
 /// First wait before writing a contended tag again (see [`crate::backoff`]).
-const WRITE_BACKOFF: Duration = Duration::from_millis(20);
+pub(super) const WRITE_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Add one signature layer to its image's `.sig` tag, in the image's repository or in
 /// `sig_repo`, keeping every layer already there byte for byte, and confirm it stuck.
@@ -116,13 +116,13 @@ pub async fn store_in_tag(
 }
 
 /// A manifest PUT refused because a blob it names is (momentarily) unknown.
-fn blob_race(e: &RegistryError) -> bool {
+pub(super) fn blob_race(e: &RegistryError) -> bool {
     e.has_code("BLOB_UNKNOWN")
         || e.has_code("MANIFEST_BLOB_UNKNOWN")
         || e.has_code("DIGEST_INVALID")
 }
 
-enum Settled {
+pub(super) enum Settled {
     /// The tag holds everything we need; its digest and layer count.
     Kept { digest: Digest, layers: usize },
     /// The tag lost something; what it holds now.
@@ -132,7 +132,7 @@ enum Settled {
 /// Read the tag back over the settle window. HEAD is enough while the tag still has the
 /// digest we last saw; a different digest is fetched and must still hold every layer of
 /// `written`. A change restarts the window, so we stop only once the tag is quiet.
-async fn settle(
+pub(super) async fn settle(
     registry: &Registry,
     sig_repo: &Repository,
     tag: &crate::reference::Tag,
@@ -171,7 +171,7 @@ async fn settle(
 
 /// Read and parse the `.sig` manifest; a malformed or foreign document is an error that
 /// stops the write (pinsign never overwrites what it does not understand).
-async fn read_sig_manifest(
+pub(super) async fn read_sig_manifest(
     registry: &Registry,
     sig_repo: &Repository,
     tag: &str,

@@ -26,11 +26,13 @@ pub mod lying;
 pub mod node;
 pub mod outcome;
 pub mod pki;
+pub mod pods;
 pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod sigstore_instance;
 pub mod sigstore_js;
+pub mod snapshot;
 pub mod test_keys;
 pub mod token;
 

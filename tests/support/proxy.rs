@@ -42,6 +42,9 @@ struct Fault {
     status: u16,
     /// A JSON body to send with the status (a registry's `{"errors":[...]}`), or empty.
     body: String,
+    /// Matching requests still to forward before the fault starts (a registry that starts
+    /// failing midway).
+    skip: usize,
     remaining: usize,
 }
 
@@ -66,6 +69,10 @@ impl State {
                 && (f.method == "*" || f.method == request.method)
                 && request.target.contains(&f.fragment)
         })?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         fault.remaining -= 1;
         let status = fault.status;
         let body = fault.body.clone();
@@ -173,6 +180,27 @@ impl CountingProxy {
             fragment: fragment.to_string(),
             status,
             body: body.to_string(),
+            skip: 0,
+            remaining: times,
+        });
+    }
+
+    /// Like [`CountingProxy::fail`], but only after forwarding the first `after` matching
+    /// requests: a registry that starts failing midway through a batch.
+    pub fn fail_after(
+        &self,
+        method: &str,
+        fragment: &str,
+        status: u16,
+        after: usize,
+        times: usize,
+    ) {
+        self.state.faults.lock().unwrap().push(Fault {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            status,
+            body: String::new(),
+            skip: after,
             remaining: times,
         });
     }
