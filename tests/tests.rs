@@ -12,6 +12,7 @@ mod image;
 mod keyless;
 mod keys;
 mod policy;
+mod registry;
 mod resolve;
 mod sign;
 mod sign_common;
