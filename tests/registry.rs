@@ -112,7 +112,11 @@ fn a_run_mixing_tls_and_plain_http_registries_works() {
 
     // --allow-http-registry still forces plain HTTP everywhere: the TLS registry then fails.
     let mut cmd = pinsign(home.path());
-    cmd.args(["--allow-http-registry", "resolve-digest", &tls.image("mix/other:v1")]);
+    cmd.args([
+        "--allow-http-registry",
+        "resolve-digest",
+        &tls.image("mix/other:v1"),
+    ]);
     cmd.outcome()
         .only_error(1, &["speaks TLS", "drop --allow-http-registry"]);
 }
@@ -162,7 +166,8 @@ fn registries_conf_insecure_and_blocked_entries_are_honoured() {
     resolve(&plain_image, false).only_error(1, &["plain HTTP", "registries.conf"]);
     resolve(&tls_image, false).only_error(1, &["TLS", "--registry-cacert"]);
     // The prefix decides: another repository of that TLS registry is not insecure.
-    tls.endpoint().push_synthetic("elsewhere/app", Some("v1"), 206);
+    tls.endpoint()
+        .push_synthetic("elsewhere/app", Some("v1"), 206);
     resolve(&format!("{tls_host}/elsewhere/app:v1"), true).only_error(1, &["TLS"]);
     // blocked = true: refused before any request, naming the file.
     resolve(&blocked.image("any/app:v1"), true)
@@ -248,7 +253,10 @@ fn identity_tokens_are_exchanged_with_the_refresh_token_grant() {
     assert_eq!(asked[0].client_id.as_deref(), Some("pinsign"));
     assert_eq!(asked[0].user.as_deref(), Some("writer"));
     assert_eq!(asked[0].scopes, vec!["repository:id/app:pull".to_string()]);
-    assert_eq!(asked[0].authorization, None, "no Basic with an identity token");
+    assert_eq!(
+        asked[0].authorization, None,
+        "no Basic with an identity token"
+    );
 
     // Pushing works too: sign with the identity token, the token asks for pull,push.
     let key = &test_keys::keys()[1];
@@ -259,10 +267,9 @@ fn identity_tokens_are_exchanged_with_the_refresh_token_grant() {
         .arg(ca)
         .args(["sign-digest", &image.pinned, "--key", &key.key_arg()]);
     cmd.outcome().ok();
-    assert!(tokens.log()[before..]
-        .iter()
-        .any(|t| t.scopes == vec!["repository:id/app:pull,push".to_string()]
-            && t.grant.as_deref() == Some("refresh_token")));
+    assert!(tokens.log()[before..].iter().any(|t| t.scopes
+        == vec!["repository:id/app:pull,push".to_string()]
+        && t.grant.as_deref() == Some("refresh_token")));
 
     // A credential helper answering user `<token>` holds an identity token, as in docker.
     let bin = home.path().join("bin");
@@ -282,7 +289,8 @@ fn identity_tokens_are_exchanged_with_the_refresh_token_grant() {
         &serde_json::json!({"credHelpers": {reg.host(): "pinsigntoken"}}).to_string(),
     );
     let path = std::env::join_paths(
-        std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        std::iter::once(bin.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
     let before = tokens.log().len();
@@ -333,7 +341,10 @@ fn unusable_credentials_are_named_in_the_error() {
     // An identity token for a registry that wants a password (Basic).
     run(serde_json::json!({"auths": {reg.host(): {"identitytoken": "abc"}}})).only_error(
         1,
-        &["asks for a password (Basic auth)", "the identity token from auth file"],
+        &[
+            "asks for a password (Basic auth)",
+            "the identity token from auth file",
+        ],
     );
 }
 
@@ -402,7 +413,8 @@ fn mint_token(realm: &str, scope: &str) -> serde_json::Value {
 fn a_tls_registry_with_a_plain_http_realm_never_gets_the_password_in_clear() {
     // Distribution with TLS whose challenge names http://[::ffff:127.0.0.1]:PORT/token: the
     // token server itself, under a name that is not allowed plain HTTP.
-    let reg = Registry::token_with_realm(&|t| format!("http://[::ffff:127.0.0.1]:{}/token", t.port()));
+    let reg =
+        Registry::token_with_realm(&|t| format!("http://[::ffff:127.0.0.1]:{}/token", t.port()));
     let tokens = reg.token_server().unwrap();
     let ep = reg.endpoint();
     let home = support::temp_dir();
@@ -411,7 +423,9 @@ fn a_tls_registry_with_a_plain_http_realm_never_gets_the_password_in_clear() {
     let mut cmd = pinsign(home.path());
     ep.configure_pinsign(&mut cmd);
     cmd.args(["resolve-digest", &reg.image("clear/app:v1")]);
-    let line = cmd.outcome().only_error(1, &[&realm, "plain-HTTP token server"]);
+    let line = cmd
+        .outcome()
+        .only_error(1, &[&realm, "plain-HTTP token server"]);
     assert!(!line.contains(WRITER.password), "{line}");
     assert_eq!(
         tokens.requests(),
@@ -440,7 +454,9 @@ fn a_tls_registry_with_a_plain_http_realm_never_gets_the_password_in_clear() {
 fn flag_credentials_go_only_to_registries_that_ask_for_them() {
     let private = Registry::basic_auth();
     let public = Registry::http();
-    let a = private.endpoint().push_synthetic("ask/app", Some("v1"), 211);
+    let a = private
+        .endpoint()
+        .push_synthetic("ask/app", Some("v1"), 211);
     let b = public.endpoint().push_synthetic("ask/app", Some("v1"), 212);
     let proxy = CountingProxy::start(&public.endpoint());
     let home = support::temp_dir();
@@ -500,14 +516,20 @@ fn a_refusing_redirect_target_is_blamed_and_never_gets_credentials() {
     cmd.outcome().only_error(
         1,
         &[
-            &format!("registry {} redirected GET /v2/redir/app/blobs/", proxy.host()),
+            &format!(
+                "registry {} redirected GET /v2/redir/app/blobs/",
+                proxy.host()
+            ),
             &format!("to {storage_host}, which answered 401"),
         ],
     );
     let got = storage.log();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].method, "GET");
-    assert!(got[0].target.starts_with("/v2/redir/app/blobs/sha256:"), "{got:?}");
+    assert!(
+        got[0].target.starts_with("/v2/redir/app/blobs/sha256:"),
+        "{got:?}"
+    );
     assert_eq!(got[0].authorization, None, "{got:?}");
     // The registry's own requests did carry the token.
     assert!(proxy.authorizations().iter().any(Option::is_some));
@@ -592,7 +614,14 @@ fn a_hanging_registry_is_bounded_and_named() {
 
     // Plain HTTP (forced): the request goes out and nothing comes back.
     let mut cmd = pinsign(home.path());
-    cmd.args(["--timeout", "1", "--allow-http-registry", "-v", "resolve-digest", &image]);
+    cmd.args([
+        "--timeout",
+        "1",
+        "--allow-http-registry",
+        "-v",
+        "resolve-digest",
+        &image,
+    ]);
     let out = cmd.outcome();
     assert_eq!(out.code, 1, "{out}");
     let line = out
@@ -612,14 +641,26 @@ fn a_hanging_registry_is_bounded_and_named() {
         .filter(|l| l.contains("retrying in") && l.contains("attempt 2 of 4"))
         .count();
     assert_eq!(retries, 1, "one -v line per retry:\n{}", out.stderr);
-    assert_eq!(hang.accepted(), 2, "a request without answer is tried twice");
+    assert_eq!(
+        hang.accepted(),
+        2,
+        "a request without answer is tried twice"
+    );
 
     // verify and sign-digest are bounded the same way.
     let key = &test_keys::keys()[3];
     let mut cmd = pinsign(home.path());
-    cmd.args(["--timeout", "1", "--allow-http-registry", "verify", &image, "--key"])
-        .arg(&key.public);
-    cmd.outcome().only_error(1, &["no answer from", "within 1 s"]);
+    cmd.args([
+        "--timeout",
+        "1",
+        "--allow-http-registry",
+        "verify",
+        &image,
+        "--key",
+    ])
+    .arg(&key.public);
+    cmd.outcome()
+        .only_error(1, &["no answer from", "within 1 s"]);
     let mut cmd = pinsign(home.path());
     cmd.env("COSIGN_PASSWORD", test_keys::PASSWORD).args([
         "--timeout",
@@ -630,7 +671,8 @@ fn a_hanging_registry_is_bounded_and_named() {
         "--key",
         &key.key_arg(),
     ]);
-    cmd.outcome().only_error(1, &["no answer from", "within 1 s"]);
+    cmd.outcome()
+        .only_error(1, &["no answer from", "within 1 s"]);
 
     // HTTPS (a loopback name, probed first): the handshake gets no answer.
     let mut cmd = pinsign(home.path());
@@ -643,8 +685,8 @@ fn a_hanging_registry_is_bounded_and_named() {
 fn max_rss_kib(stderr: &str) -> u64 {
     stderr
         .lines()
-        .filter_map(|l| l.strip_prefix("maxrss="))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("maxrss="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no maxrss line in:\n{stderr}"))
 }
@@ -652,7 +694,10 @@ fn max_rss_kib(stderr: &str) -> u64 {
 #[test]
 fn a_500_mb_token_reply_is_refused_with_bounded_memory() {
     let time = Path::new("/usr/bin/time");
-    assert!(time.exists(), "/usr/bin/time not found: apt-get install -y time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time not found: apt-get install -y time"
+    );
     for with_length in [true, false] {
         let bomb = TokenBomb::start(500 * 1024 * 1024, with_length);
         let home = support::temp_dir();
@@ -661,7 +706,7 @@ fn a_500_mb_token_reply_is_refused_with_bounded_memory() {
             cmd.env_remove(var);
         }
         cmd.env("HOME", home.path())
-            .env("CONTAINERS_REGISTRIES_CONF", "/dev/null")
+            .envs(support::hermetic_hosts(home.path()))
             .timeout(GUARD)
             .args(["-f", "maxrss=%M", env!("CARGO_BIN_EXE_pinsign")])
             .args(["resolve-digest", &format!("{}/x/app:v1", bomb.host())]);
@@ -683,7 +728,11 @@ fn a_500_mb_token_reply_is_refused_with_bounded_memory() {
             bomb.sent()
         );
         assert!(rss < 100 * 1024, "peak RSS {rss} KiB");
-        assert!(bomb.sent() < 100 * 1024 * 1024, "{} bytes sent", bomb.sent());
+        assert!(
+            bomb.sent() < 100 * 1024 * 1024,
+            "{} bytes sent",
+            bomb.sent()
+        );
     }
 }
 

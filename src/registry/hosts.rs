@@ -443,7 +443,8 @@ blocked = true
         std::fs::write(certs.join("tls.example:443/a.crt"), "x").unwrap();
         std::fs::write(certs.join("tls.example:443/client.key"), "x").unwrap();
 
-        let only_main = HostSettings::load(&[main.clone()], vec![certs.clone()]).unwrap();
+        let only_main =
+            HostSettings::load(std::slice::from_ref(&main), vec![certs.clone()]).unwrap();
         let p = only_main.policy("plain.example:5000/app").unwrap();
         assert!(p.http_fallback && !p.verify_tls, "{p:?}");
         assert!(p.reason.unwrap().contains("registries.conf"));

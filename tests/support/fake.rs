@@ -115,7 +115,9 @@ impl TokenBomb {
 fn bomb(out: &mut TcpStream, size: u64, with_length: bool, sent: &AtomicU64) {
     let _ = out.set_write_timeout(Some(Duration::from_secs(10)));
     let head = if with_length {
-        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n")
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+        )
     } else {
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
             .to_string()
@@ -149,7 +151,11 @@ fn bomb(out: &mut TcpStream, size: u64, with_length: bool, sent: &AtomicU64) {
     }
 }
 
-fn write_response(out: &mut TcpStream, response: &Response, request: &Request) -> std::io::Result<()> {
+fn write_response(
+    out: &mut TcpStream,
+    response: &Response,
+    request: &Request,
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {} X\r\n", response.status);
     for (k, v) in &response.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -187,7 +193,9 @@ impl Recorder {
                 target: req.target.clone(),
                 authorization: req.header("authorization").map(str::to_string),
             });
-            let mut answer = Response::new(status).json(&serde_json::json!({"errors": [{"code": "DENIED", "message": "storage says no"}]}));
+            let mut answer = Response::new(status).json(
+                &serde_json::json!({"errors": [{"code": "DENIED", "message": "storage says no"}]}),
+            );
             if status == 401 {
                 answer = answer.header("WWW-Authenticate", "Basic realm=\"storage\"");
             }

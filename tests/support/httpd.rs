@@ -187,7 +187,9 @@ pub fn read_request(
     interim: &mut impl Write,
 ) -> std::io::Result<Option<Request>> {
     if reader.fill_buf()?.first() == Some(&0x16) {
-        interim.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")?;
+        interim.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        )?;
         interim.flush()?;
         return Ok(None);
     }

@@ -81,8 +81,6 @@ pub const HOST_VARS: &[&str] = &[
     "PINSIGN_REGISTRY_PASSWORD",
     "PINSIGN_REGISTRY_TOKEN",
     "COSIGN_REPOSITORY",
-    "CONTAINERS_REGISTRIES_CONF",
-    "PINSIGN_CERTS_D",
 ];
 
 /// Whether `PINSIGN_KEEP_REGISTRY` asks to keep started components.
@@ -190,7 +188,7 @@ pub fn pinsign(home: &Path) -> assert_cmd::Command {
 
 /// No registries.conf and no certs.d directories from the machine: a test that wants them sets
 /// `CONTAINERS_REGISTRIES_CONF` and `PINSIGN_CERTS_D` itself (a later `env` call wins).
-fn hermetic_hosts(home: &Path) -> [(&'static str, std::ffi::OsString); 2] {
+pub fn hermetic_hosts(home: &Path) -> [(&'static str, std::ffi::OsString); 2] {
     [
         ("CONTAINERS_REGISTRIES_CONF", "/dev/null".into()),
         ("PINSIGN_CERTS_D", home.join("no-certs.d").into_os_string()),

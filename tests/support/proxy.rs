@@ -209,7 +209,15 @@ impl CountingProxy {
     /// Answer the next `times` matching requests with `307` to `{base}{target}`, as a registry
     /// sends blob downloads to its storage (`base`: `http://127.0.0.1:PORT` of another server).
     pub fn redirect(&self, method: &str, fragment: &str, base: &str, times: usize) {
-        self.push_fault(method, fragment, 307, "", &[], Some(base.to_string()), times);
+        self.push_fault(
+            method,
+            fragment,
+            307,
+            "",
+            &[],
+            Some(base.to_string()),
+            times,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]

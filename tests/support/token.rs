@@ -127,7 +127,12 @@ fn handle(state: &State, req: &Request) -> Response {
         .flat_map(|(_, v)| v.split(' ').map(str::to_string))
         .filter(|s| !s.is_empty())
         .collect();
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let (response, user) = answer(state, req, &params, &scopes);
     state.log.lock().unwrap().push(TokenRequest {
         method: req.method.clone(),
@@ -147,7 +152,10 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (super::httpd::percent_decode(k), super::httpd::percent_decode(v))
+            (
+                super::httpd::percent_decode(k),
+                super::httpd::percent_decode(v),
+            )
         })
         .collect()
 }
@@ -165,7 +173,12 @@ fn answer(
     if req.path() != "/token" || !(req.method == "GET" || req.method == "POST") {
         return error(404, "only GET and POST /token are served", None);
     }
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if get("service").is_some_and(|s| s != SERVICE) {
         return error(400, "unknown service", None);
     }
