@@ -203,7 +203,7 @@ pub enum RegistryError {
     },
 
     /// 429 Too Many Requests (or 503 with Retry-After) beyond what the retry budget allows.
-    #[error("registry {registry} is rate limiting: {method} {path} answered {status} {} times{}", attempts, wait.map(|w| format!("; it asked to wait {}, more than the retry budget allows", show(w))).unwrap_or_default())]
+    #[error("registry {registry} is rate limiting: {method} {path} answered {status}{}{}", if *attempts > 1 { format!(" on all {attempts} attempts") } else { String::new() }, wait.map(|w| format!("; it asked to wait {}, more than the retry budget allows", show(w))).unwrap_or_default())]
     RateLimited {
         registry: String,
         method: String,
@@ -381,7 +381,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "registry reg.example is rate limiting: HEAD /v2/a/manifests/v1 answered 429 4 times; it asked to wait 3600 s, more than the retry budget allows"
+            "registry reg.example is rate limiting: HEAD /v2/a/manifests/v1 answered 429 on all 4 attempts; it asked to wait 3600 s, more than the retry budget allows"
         );
     }
 }
