@@ -4,7 +4,7 @@
 //! ask, never to a redirect target), rate limits, hanging servers and oversized token replies.
 
 use crate::support;
-use crate::support::fake::{HangingServer, Recorder, TokenBomb};
+use crate::support::fake::{HangingServer, Recorder, TokenBomb, Trickle};
 use crate::support::outcome::RunExt as _;
 use crate::support::token::{READER_IDENTITY_TOKEN, WRITER_IDENTITY_TOKEN};
 use crate::support::{test_keys, CountingProxy, Registry, WRITER};
@@ -603,7 +603,8 @@ fn rate_limits_are_waited_out_as_retry_after_asks() {
     let mut cmd = pinsign(home.path());
     ep.configure_pinsign(&mut cmd);
     cmd.args(["resolve-digest", &proxy.image("rate/app:v1")]);
-    cmd.outcome().only_error(1, &["answered 429 on all 4 attempts"]);
+    cmd.outcome()
+        .only_error(1, &["answered 429 on all 4 attempts"]);
     assert_eq!(proxy.count("HEAD", "/manifests/v1"), 4);
     proxy.clear_faults();
 }
@@ -681,6 +682,24 @@ fn a_hanging_registry_is_bounded_and_named() {
     cmd.args(["--timeout", "1", "resolve-digest", &image]);
     cmd.outcome()
         .only_error(1, &[&format!("no answer from {} within 1 s", hang.host())]);
+}
+
+/// A registry that keeps sending a byte now and then never trips the answer timeout; the
+/// per-image deadline (10 × --timeout) ends it.
+#[test]
+fn a_trickling_registry_meets_the_per_image_deadline() {
+    let trickle = Trickle::start();
+    let home = support::temp_dir();
+    let image = format!("{}/slow/app:v1", trickle.host());
+    let mut cmd = pinsign(home.path());
+    cmd.args(["--timeout", "200ms", "resolve-digest", &image]);
+    cmd.outcome().only_error(
+        1,
+        &[
+            &format!("no result for {image} within 2 s (the per-image deadline)"),
+            "--timeout",
+        ],
+    );
 }
 
 /// Peak resident memory of a command in KiB, from GNU time.

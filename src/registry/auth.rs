@@ -1,16 +1,18 @@
 /*!
 Registry credentials and the auth handshake.
 
-Credentials come from, in order: the `--registry-username/--registry-password` flags (or
-their `PINSIGN_REGISTRY_*` env vars), then the auth files the container tools share:
-`$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, `$DOCKER_CONFIG/config.json`,
-`~/.docker/config.json`, each with `credHelpers`, `auths` and `credsStore`.
+Credentials come from, in order: the `--registry-username/--registry-password` flags or
+`--registry-token` (or their `PINSIGN_REGISTRY_*` env vars), then the auth files the container
+tools share: `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`,
+`$DOCKER_CONFIG/config.json`, `~/.docker/config.json`, each with `credHelpers`, `auths` and
+`credsStore`. A credential is a password, an identity token (OAuth2 refresh token, exchanged at
+the token server) or a registry token (sent as is): [`SecretKind`].
 
-The handshake is lazy: no `/v2/` ping. A request goes out with what we know: a cached
-token; or, before the registry has challenged, Basic when credentials are known (a
-basic-auth registry then costs no 401 round trip, and a token registry ignores it and
-answers 401 with its challenge). A 401 carries the challenge; we fetch one token for the
-whole scope we will need (pull, or pull+push when the command pushes to that repository),
+The handshake is lazy: no `/v2/` ping. A request goes out with what we know: a cached token;
+or, before the registry has challenged, the auth file's credentials for that registry (a
+basic-auth registry then costs no 401 round trip). Flag and environment credentials are not
+tied to a registry, so they wait for a 401. A 401 carries the challenge; we fetch one token for
+the whole scope we will need (pull, or pull+push when the command pushes to that repository),
 cache it per repository for the whole process, and retry once.
 */
 

@@ -444,9 +444,12 @@ impl Registry {
         sent: Option<&str>,
     ) -> Result<bool, RegistryError> {
         let header = header_str(resp.headers(), WWW_AUTHENTICATE.as_str());
-        let Some(challenge) = header.as_deref().and_then(Challenge::parse) else {
-            return Ok(false);
-        };
+        // A 401 without a challenge pinsign understands still asks for credentials: answer it
+        // as Basic.
+        let challenge = header
+            .as_deref()
+            .and_then(Challenge::parse)
+            .unwrap_or(Challenge::Basic);
         lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
         let creds = self.credentials(repo).await?;
         match challenge {

@@ -6,7 +6,8 @@
 //!   its own `/token`, which answers `200` with a huge body (500 MB by default), with or
 //!   without `Content-Length`; it counts the bytes it managed to send before the client gave up;
 //! - [`Recorder`]: answers every request with one fixed status and records what it got
-//!   (method, target, `Authorization`), e.g. the storage a registry redirects blob downloads to.
+//!   (method, target, `Authorization`), e.g. the storage a registry redirects blob downloads to;
+//! - [`Trickle`]: answers at once, then sends a manifest body one byte every 50 ms, forever.
 
 use super::httpd::{read_request, Request, Response, Server};
 use std::io::Write;
@@ -211,5 +212,63 @@ impl Recorder {
 
     pub fn log(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()
+    }
+}
+
+/// A registry that answers at once, then trickles: `HEAD` of a manifest gets `200` without
+/// `Docker-Content-Digest` (so the client must GET it), and the `GET` a chunked body of one
+/// byte every 50 ms that never ends. No single read waits long; only an overall deadline stops it.
+pub struct Trickle {
+    server: Server,
+    stop: Arc<AtomicBool>,
+}
+
+impl Trickle {
+    pub fn start() -> Trickle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let server = Server::start_with(move |stream: TcpStream| {
+            let Ok(mut writer) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = std::io::BufReader::new(stream);
+            while let Ok(Some(request)) = read_request(&mut reader, &mut writer) {
+                if request.method == "HEAD" {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 2\r\n\r\n";
+                    if writer.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let until = Instant::now() + Duration::from_secs(600);
+                while !s.load(Ordering::SeqCst) && Instant::now() < until {
+                    if writer
+                        .write_all(b"1\r\n \r\n")
+                        .and_then(|_| writer.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return;
+            }
+        });
+        Trickle { server, stop }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        self.server.host()
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
