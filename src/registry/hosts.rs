@@ -4,8 +4,9 @@ How each host may be reached: the scheme rules, registries.conf, and per-host CA
 The container tools agree on three host-level settings, and pinsign reads the same files:
 
 - **Loopback rule** (go-containerregistry's `name.Registry.Scheme`, which cosign and crane
-  use): `localhost`, `localhost:PORT`, `*.localhost[:PORT]`, `127.0.0.1[:PORT]` and
-  `[::1][:PORT]` may be reached over plain HTTP without a flag. As there, HTTPS is tried first
+  use, as of 2026-06: `localhost:PORT`, `*.localhost[:PORT]`, `127.0.0.1[:PORT]`, `::1` and
+  `[::1][:PORT]`, anchored; plus a bare `localhost` here): these may be reached over plain HTTP
+  without a flag. As there, HTTPS is tried first
   and plain HTTP only when the host answers the TLS handshake in plain HTTP (go-containerregistry
   races the two; pinsign decides from the handshake's answer, so a TLS registry with a
   certificate problem is reported as such, never silently downgraded). go-containerregistry
