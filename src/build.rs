@@ -5,8 +5,11 @@ The pushed digest comes from the tools' `--digestfile`, never from their output
 (`buildah bud -q` prints the *config* digest, not the manifest's). All options go before
 the image arguments: buildah and skopeo reject them after. pinsign's registry settings
 travel in the tools' own terms: credentials in an auth file in a private temporary
-directory (never `--creds`, which would show the password in the process list), the CA
-in a `--cert-dir`, `--tls-verify=false` for plain HTTP or unverified TLS.
+directory (never `--creds`, which would show the password in the process list; an identity
+token as `identitytoken`, which containers/image exchanges itself), the CAs (`--registry-cacert`
+and the registry's certs.d directory) in a `--cert-dir`, and `--tls-verify=false` for a
+registry pinsign reaches over plain HTTP (the flag, or a loopback or `insecure` registry that
+answered in plain HTTP) or without verification (the flag, or an `insecure` entry).
 */
 
 use std::collections::VecDeque;
@@ -19,7 +22,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::reference::{Digest, ImageRef};
-use crate::registry::{Credentials, RegistryOptions};
+use crate::registry::{Credentials, RegistryOptions, SecretKind};
 
 /// What to build or copy.
 #[derive(Debug, Clone)]
@@ -111,12 +114,30 @@ impl ToolRegistryAccess {
         }
         let authfile = match credentials {
             Some(c) => {
-                let auth = zeroize::Zeroizing::new(format!("{}:{}", c.username, c.password()));
+                let entry = match c.kind() {
+                    SecretKind::Password => {
+                        let auth =
+                            zeroize::Zeroizing::new(format!("{}:{}", c.username, c.password()));
+                        serde_json::json!({
+                            "auth": base64::engine::general_purpose::STANDARD.encode(auth.as_bytes())
+                        })
+                    }
+                    // containers/image exchanges an identity token itself (the OAuth2
+                    // refresh-token grant), as it does for `podman login` to such registries.
+                    SecretKind::IdentityToken => {
+                        let user = zeroize::Zeroizing::new(format!("{}:", c.username));
+                        serde_json::json!({
+                            "auth": base64::engine::general_purpose::STANDARD.encode(user.as_bytes()),
+                            "identitytoken": c.password(),
+                        })
+                    }
+                    SecretKind::RegistryToken => anyhow::bail!(
+                        "buildah and skopeo cannot take a bearer token for {registry} from an auth file, and a token on their command line would show in the process list; give build-push a user name and password (or an identity token in an auth file) instead of {}",
+                        c.source
+                    ),
+                };
                 let doc = zeroize::Zeroizing::new(
-                    serde_json::json!({"auths": {registry: {
-                        "auth": base64::engine::general_purpose::STANDARD.encode(auth.as_bytes())
-                    }}})
-                    .to_string(),
+                    serde_json::json!({"auths": {registry: entry}}).to_string(),
                 );
                 let path = dir.path().join("auth.json");
                 write_private(&path, doc.as_bytes())?;
@@ -124,21 +145,31 @@ impl ToolRegistryAccess {
             }
             None => None,
         };
-        let cert_dir = match &opts.ca_file {
-            Some(ca) => {
-                let certs = dir.path().join("certs");
-                std::fs::create_dir(&certs)?;
-                std::fs::copy(ca, certs.join("ca.crt"))
-                    .with_context(|| format!("cannot read --registry-cacert {}", ca.display()))?;
-                Some(certs)
+        // The CAs pinsign trusts for this registry: --registry-cacert and the registry's
+        // certs.d directory (which the tools would read themselves, but a --cert-dir
+        // replaces it, so both go into the one directory).
+        let policy = opts.hosts.policy(registry)?;
+        let mut cas: Vec<PathBuf> = opts.ca_file.iter().cloned().collect();
+        cas.extend(policy.ca_files.iter().cloned());
+        let cert_dir = if cas.is_empty() {
+            None
+        } else {
+            let certs = dir.path().join("certs");
+            std::fs::create_dir(&certs)?;
+            for (i, ca) in cas.iter().enumerate() {
+                std::fs::copy(ca, certs.join(format!("ca-{i}.crt")))
+                    .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
             }
-            None => None,
+            Some(certs)
         };
+        // `--tls-verify=false` lets containers/image fall back to plain HTTP (and skip
+        // certificate checks): what pinsign itself does for this registry.
+        let tls_verify = !(opts.plain_http(registry) || opts.allow_insecure || !policy.verify_tls);
         Ok(ToolRegistryAccess {
             dir,
             authfile,
             cert_dir,
-            tls_verify: !(opts.allow_http || opts.allow_insecure),
+            tls_verify,
         })
     }
 
@@ -558,5 +589,72 @@ mod tests {
         let dir = access.scratch().to_path_buf();
         drop(access);
         assert!(!dir.exists(), "the private directory is removed");
+    }
+
+    fn flag_strings(access: &ToolRegistryAccess) -> Vec<String> {
+        access
+            .flags("")
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn tool_access_follows_the_scheme_of_each_registry() {
+        use crate::registry::Scheme;
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs.d");
+        std::fs::create_dir_all(certs.join("tls.example:5000")).unwrap();
+        std::fs::write(certs.join("tls.example:5000/ca.crt"), "PEM").unwrap();
+        let conf = dir.path().join("registries.conf");
+        std::fs::write(
+            &conf,
+            "[[registry]]\nlocation = \"insecure.example\"\ninsecure = true\n",
+        )
+        .unwrap();
+        let opts = RegistryOptions {
+            hosts: crate::registry::HostSettings::load(&[conf], vec![certs]).unwrap(),
+            ..Default::default()
+        };
+        // A loopback registry that answered in plain HTTP, next to a TLS one: per registry.
+        opts.schemes.set("127.0.0.1:5000", Scheme::Http);
+        opts.schemes.set("localhost:5001", Scheme::Https);
+        let plain = ToolRegistryAccess::new("127.0.0.1:5000", None, &opts).unwrap();
+        assert!(flag_strings(&plain).contains(&"--tls-verify=false".to_string()));
+        let tls = ToolRegistryAccess::new("localhost:5001", None, &opts).unwrap();
+        assert_eq!(flag_strings(&tls), vec!["--tls-verify=true".to_string()]);
+        // The registry's certs.d CA travels in the private --cert-dir.
+        let with_ca = ToolRegistryAccess::new("tls.example:5000", None, &opts).unwrap();
+        let flags = flag_strings(&with_ca);
+        assert!(
+            flags.contains(&"--tls-verify=true".to_string()),
+            "{flags:?}"
+        );
+        let cert_dir = with_ca.cert_dir.clone().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(cert_dir.join("ca-0.crt")).unwrap(),
+            "PEM"
+        );
+        // An insecure entry: no verification (and plain HTTP allowed).
+        let insecure = ToolRegistryAccess::new("insecure.example", None, &opts).unwrap();
+        assert!(flag_strings(&insecure).contains(&"--tls-verify=false".to_string()));
+    }
+
+    #[test]
+    fn tool_access_writes_identity_tokens_and_refuses_bearer_tokens() {
+        let opts = RegistryOptions::default();
+        let source = || crate::registry::CredentialSource::Given("test".into());
+        let id = Credentials::identity_token("ci".into(), "refresh-me".into(), source());
+        let access = ToolRegistryAccess::new("reg.example", Some(&id), &opts).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(access.authfile.clone().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(doc["auths"]["reg.example"]["identitytoken"], "refresh-me");
+        let token = Credentials::registry_token("bearer".into(), source());
+        let e = ToolRegistryAccess::new("reg.example", Some(&token), &opts)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("bearer token") && !e.contains("bearer\""), "{e}");
     }
 }

@@ -1357,3 +1357,76 @@ fn a_wrong_key_password_fails_before_building() {
     assert_eq!(ws.recorded("argv-buildah.log"), "", "buildah never ran");
     assert!(ep.tags("keyed").is_empty(), "nothing pushed");
 }
+
+/// The scheme and CAs pinsign uses for a registry travel to buildah and skopeo: a loopback
+/// plain-HTTP registry needs no flag (the tools get `--tls-verify=false`), and a TLS registry
+/// whose CA is only in a certs.d directory gets that CA in the tools' `--cert-dir`.
+#[test]
+fn loopback_and_certs_d_registries_reach_the_tools_without_flags() {
+    let ws = Ws::new();
+    let wrappers = ws.recording_wrappers();
+    let path = path_with(&wrappers);
+    let context = ws.context(
+        "ctx",
+        &[
+            ("Containerfile", &containerfile("schemes")),
+            ("payload.txt", "schemes\n"),
+        ],
+    );
+
+    let http = Registry::http();
+    let out = ws
+        .pinsign()
+        .env("PATH", &path)
+        .args([
+            "-q",
+            "build-push",
+            "--image",
+            &http.image("loop/app:v1"),
+            "--context",
+        ])
+        .arg(&context)
+        .outcome()
+        .ok();
+    let (_, digest) = pinned(&out);
+    assert_eq!(head(&http.endpoint(), "loop/app", "v1").0, digest);
+    let argv = ws.recorded("argv-buildah.log");
+    let push = argv
+        .split("---\n")
+        .find(|call| call.starts_with("push\n"))
+        .unwrap_or_else(|| panic!("no buildah push:\n{argv}"));
+    assert!(push.lines().any(|a| a == "--tls-verify=false"), "{push}");
+
+    let tls = Registry::tls();
+    let certs = ws.path("certs.d");
+    std::fs::create_dir_all(certs.join(tls.host())).unwrap();
+    std::fs::copy(
+        tls.ca_path().unwrap(),
+        certs.join(tls.host()).join("ca.crt"),
+    )
+    .unwrap();
+    std::fs::remove_file(ws.path("argv-buildah.log")).unwrap();
+    let out = ws
+        .pinsign()
+        .env("PATH", &path)
+        .env("PINSIGN_CERTS_D", &certs)
+        .args([
+            "-q",
+            "build-push",
+            "--image",
+            &tls.image("certs/app:v1"),
+            "--context",
+        ])
+        .arg(&context)
+        .outcome()
+        .ok();
+    let (_, digest) = pinned(&out);
+    assert_eq!(head(&tls.endpoint(), "certs/app", "v1").0, digest);
+    let argv = ws.recorded("argv-buildah.log");
+    let push = argv
+        .split("---\n")
+        .find(|call| call.starts_with("push\n"))
+        .unwrap_or_else(|| panic!("no buildah push:\n{argv}"));
+    assert!(push.lines().any(|a| a == "--tls-verify=true"), "{push}");
+    assert!(push.lines().any(|a| a == "--cert-dir"), "{push}");
+}

@@ -498,14 +498,27 @@ fn transport_errors_say_what_to_do() {
     cmd.outcome()
         .only_error(1, &[&image, "TLS", "drop --allow-http-registry"]);
 
-    // Plain-http registry without --allow-http-registry: say so.
+    // A plain-http registry on a loopback name needs no flag (the localhost rule); under a
+    // name the rule does not cover (the same address, IPv4-mapped), plain HTTP is refused
+    // and the error says how to allow it.
     let http = Registry::http();
-    http.endpoint().push_synthetic("plain/app", Some("v1"), 82);
-    let image = http.image("plain/app:v1");
+    let pushed = http.endpoint().push_synthetic("plain/app", Some("v1"), 82);
+    let mut cmd = pinsign(home.path());
+    cmd.args(["resolve-digest", &http.image("plain/app:v1")]);
+    assert_eq!(cmd.outcome().quiet_ok(), format!("{}\n", pushed.pinned));
+    let port = http.host().rsplit_once(':').unwrap().1.to_string();
+    let image = format!("[::ffff:127.0.0.1]:{port}/plain/app:v1");
     let mut cmd = pinsign(home.path());
     cmd.args(["resolve-digest", &image]);
-    cmd.outcome()
-        .only_error(1, &[&image, "plain HTTP", "--allow-http-registry"]);
+    cmd.outcome().only_error(
+        1,
+        &[
+            &image,
+            "plain HTTP",
+            "insecure = true in registries.conf",
+            "--allow-http-registry",
+        ],
+    );
 
     // Nothing listens on the port: connection refused (after fast retries).
     let port = support::free_port();
@@ -1077,15 +1090,36 @@ fn request_count_of_one_tag_on_every_kind() {
             .map(|t| t.requests() - before.unwrap_or(0))
             .unwrap_or(0);
         report.push(format!("{kind:?}: {counted} requests ({tokens} token)"));
-        // 1 HEAD; a token registry adds the unavoidable 401 and one token request.
+        // 1 HEAD; a token registry adds the unavoidable 401 and one token request; a basic
+        // registry given PINSIGN_REGISTRY_* credentials adds the 401 that asks for them
+        // (credentials not tied to a registry wait for its challenge; an auth file entry for
+        // the registry goes up front: see `credentials_from_an_auth_file_cost_no_401`).
         let expected = match kind {
             RegistryKind::Token | RegistryKind::TokenHttp => 3,
+            RegistryKind::BasicAuth => 2,
             _ => 1,
         };
         assert_eq!(counted, expected, "{kind:?}");
         assert_eq!(tokens, if expected == 3 { 1 } else { 0 }, "{kind:?}");
     }
     eprintln!("one resolve-digest of a tag:\n  {}", report.join("\n  "));
+}
+
+/// An auth file entry names its registry, so its credentials go with the first request: a
+/// basic-auth registry costs no 401.
+#[test]
+fn credentials_from_an_auth_file_cost_no_401() {
+    let reg = Registry::basic_auth();
+    let ep = reg.endpoint();
+    ep.push_synthetic("count/app", Some("v1"), 132);
+    let home = support::temp_dir();
+    let auth_file = home.path().join("auth.json");
+    write_auth_file(&auth_file, &reg.host(), WRITER.name, WRITER.password);
+    let mut cmd = resolve_cmd(home.path(), &ep.anonymous(), &[reg.image("count/app:v1")]);
+    cmd.env("REGISTRY_AUTH_FILE", &auth_file).arg("-v");
+    let outcome = cmd.outcome();
+    assert_eq!(outcome.code, 0, "{outcome}");
+    assert_eq!(logged_request_count(&outcome.stderr), 1, "{outcome}");
 }
 
 // ---------------------------------------------------------------------------------------------

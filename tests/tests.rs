@@ -13,6 +13,7 @@ mod image;
 mod keyless;
 mod keys;
 mod policy;
+mod registry;
 mod resolve;
 mod rotate;
 mod sign;

@@ -14,7 +14,7 @@ use crate::batch::{BatchOptions, ListSource};
 use crate::error::UsageError;
 use crate::keys::PasswordSource;
 use crate::reference::Repository;
-use crate::registry::{AuthFiles, CredentialSource, Credentials, RegistryOptions};
+use crate::registry::{AuthFiles, CredentialSource, Credentials, HostSettings, RegistryOptions};
 use crate::signing::{Placement, SignOptions};
 use crate::verification::Lookup;
 
@@ -57,17 +57,67 @@ pub struct RegistryArgs {
     )]
     pub registry_password: Option<String>,
 
+    /// Registry bearer token, sent as is (like cosign's); prefer the environment variable.
+    #[arg(
+        long,
+        global = true,
+        env = "PINSIGN_REGISTRY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub registry_token: Option<String>,
+
     /// Trust this CA certificate (PEM) for registry TLS, in addition to the system roots.
     #[arg(long, global = true, value_name = "FILE")]
     pub registry_cacert: Option<PathBuf>,
 
-    /// Talk plain HTTP to registries (for a local test registry only).
+    /// Talk plain HTTP to every registry (localhost, 127.0.0.1, [::1] and registries.conf
+    /// insecure entries need no flag).
     #[arg(long, global = true)]
     pub allow_http_registry: bool,
 
     /// Use TLS without verifying the registry's certificate (unsafe; prefer --registry-cacert).
     #[arg(long, global = true)]
     pub allow_insecure_registry: bool,
+
+    /// How long to wait for a registry's answer (e.g. 30s, 2m, or seconds); connecting may take
+    /// at most 10 s of it, one image at most 10 times it.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// `30s`, `1m30s`, `500ms`, `2h`, or a number of seconds; between 1 ms and 1 hour.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || format!("{text:?} is not a duration (e.g. 30s, 2m, 1m30s, 500ms, or seconds)");
+    let mut total = Duration::ZERO;
+    if let Ok(secs) = text.parse::<u64>() {
+        total = Duration::from_secs(secs);
+    } else {
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            let part = match &rest[..unit_len] {
+                "ms" => Duration::from_millis(number),
+                "s" => Duration::from_secs(number),
+                "m" => Duration::from_secs(number.saturating_mul(60)),
+                "h" => Duration::from_secs(number.saturating_mul(3600)),
+                _ => return Err(bad()),
+            };
+            rest = &rest[unit_len..];
+            total = total.saturating_add(part);
+        }
+    }
+    if total < Duration::from_millis(1) || total > Duration::from_secs(3600) {
+        return Err(format!("{text:?} is out of range: give between 1ms and 1h"));
+    }
+    Ok(total)
 }
 
 /// Never shows the password, so no `{:?}` of the command line can leak it.
@@ -79,9 +129,14 @@ impl std::fmt::Debug for RegistryArgs {
                 "registry_password",
                 &self.registry_password.as_ref().map(|_| "<hidden>"),
             )
+            .field(
+                "registry_token",
+                &self.registry_token.as_ref().map(|_| "<hidden>"),
+            )
             .field("registry_cacert", &self.registry_cacert)
             .field("allow_http_registry", &self.allow_http_registry)
             .field("allow_insecure_registry", &self.allow_insecure_registry)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -115,6 +170,26 @@ impl RegistryArgs {
                 )
                 .into()),
             };
+        let token = self.registry_token.as_deref().filter(|t| !t.is_empty());
+        let credentials = match (credentials, token) {
+            (Some(_), Some(_)) => return Err(UsageError::new(
+                "--registry-token (PINSIGN_REGISTRY_TOKEN) and --registry-username/--registry-password (PINSIGN_REGISTRY_*) contradict each other: give one",
+            )
+            .into()),
+            (None, Some(t)) => {
+                let from_env = std::env::var("PINSIGN_REGISTRY_TOKEN").ok().as_deref() == Some(t);
+                let how = if from_env {
+                    "PINSIGN_REGISTRY_TOKEN"
+                } else {
+                    "--registry-token"
+                };
+                Some(Credentials::registry_token(
+                    t.to_string(),
+                    CredentialSource::Given(how.to_string()),
+                ))
+            }
+            (credentials, None) => credentials,
+        };
         if self.allow_insecure_registry && self.registry_cacert.is_some() {
             return Err(UsageError::new(
                 "--allow-insecure-registry and --registry-cacert contradict each other: with a CA, drop --allow-insecure-registry",
@@ -127,8 +202,13 @@ impl RegistryArgs {
             allow_http: self.allow_http_registry,
             allow_insecure: self.allow_insecure_registry,
             auth_files: AuthFiles::from_env(),
+            // A broken registries.conf is bad input: a usage error naming the file.
+            hosts: HostSettings::from_env().map_err(|e| UsageError::new(e.to_string()))?,
             ..RegistryOptions::default()
         };
+        if let Some(t) = self.timeout {
+            opts.timeout = t;
+        }
         // Tests shorten the retry backoff; never set in production.
         if let Some(ms) = std::env::var("PINSIGN_RETRY_BASE_MS")
             .ok()
@@ -432,6 +512,28 @@ mod tests {
             ..Default::default()
         };
         assert!(args.options().is_err());
+        let args = RegistryArgs {
+            registry_username: Some("u".into()),
+            registry_password: Some("p".into()),
+            registry_token: Some("t".into()),
+            ..Default::default()
+        };
+        let e = args.options().unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("--registry-token"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_parse_as_durations_or_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_timeout("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_timeout("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_timeout("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_timeout("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_timeout("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "abc", "5x", "0", "2h", "-1", "1.5s"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

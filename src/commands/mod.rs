@@ -47,17 +47,31 @@ pub fn advice(err: &RegistryError) -> Option<String> {
             problem: TlsProblem::UnknownIssuer,
             ..
         } => "pass --registry-cacert CA.pem (or --allow-insecure-registry for a throwaway test registry)".into(),
-        RegistryError::PlainHttp { .. } => {
-            "for a local test registry pass --allow-http-registry".into()
-        }
+        RegistryError::PlainHttp { registry } => format!(
+            "if plain HTTP is meant, mark {registry} insecure = true in registries.conf, or pass --allow-http-registry for a local test registry"
+        ),
         RegistryError::SpeaksTls { .. } => "drop --allow-http-registry".into(),
+        RegistryError::NoAnswer { .. } => {
+            "check the registry and any proxy in between, or give it more time with --timeout".into()
+        }
+        RegistryError::ImageDeadline { .. } => {
+            "the registry is too slow or keeps failing; --timeout raises the deadline (10 times --timeout)".into()
+        }
+        RegistryError::RateLimited { .. } => {
+            "try again later, lower --concurrency, or log in (anonymous pulls are limited more)".into()
+        }
+        RegistryError::InsecureRealm { .. } => {
+            "the registry's token realm must be https; for a test setup on a trusted network, mark the realm's host insecure = true in registries.conf".into()
+        }
         RegistryError::ReferrersUnsupported { .. } => "use --mode tag".into(),
         RegistryError::Unauthorized {
             registry,
-            credentials: crate::registry::CredentialSource::Anonymous,
+            credentials:
+                crate::registry::CredentialSource::Anonymous
+                | crate::registry::CredentialSource::Unusable(_),
             ..
         } => format!(
-            "log in (buildah login / docker login {registry}) or pass --registry-username and PINSIGN_REGISTRY_PASSWORD"
+            "log in (buildah login / docker login {registry}) or pass --registry-username and PINSIGN_REGISTRY_PASSWORD (or PINSIGN_REGISTRY_TOKEN)"
         ),
         RegistryError::Unauthorized {
             status: 401,

@@ -54,7 +54,8 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
     let registry = Registry::new(global.registry.options()?)?;
     let mut rows = Vec::with_capacity(images.len());
     for image in &images {
-        let row = match resolve_one(&registry, image, args.platform.as_ref()).await {
+        let work = resolve_one(&registry, image, args.platform.as_ref());
+        let row = match registry.within_deadline(image.original(), work).await {
             Ok((pinned, platform)) => Row {
                 input: image.original().to_string(),
                 pinned: Some(pinned.to_string()),

@@ -138,7 +138,8 @@ async fn sign_image(
         status: Status::Failed,
         error: None,
     };
-    match sign_image_inner(registry, signer, image, expect, &mut report).await {
+    let work = sign_image_inner(registry, signer, image, expect, &mut report);
+    match registry.within_deadline(image.original(), work).await {
         Ok(())
             if report
                 .signatures

@@ -183,7 +183,8 @@ async fn verify_image(
         signatures: Vec::new(),
         error: None,
     };
-    if let Err(e) = verify_inner(registry, keys, required, lookup, image, &mut report).await {
+    let work = verify_inner(registry, keys, required, lookup, image, &mut report);
+    if let Err(e) = registry.within_deadline(image.original(), work).await {
         report.verified = false;
         report.error = Some(format!(
             "cannot verify {}: {}",

@@ -1,16 +1,18 @@
 /*!
 Registry credentials and the auth handshake.
 
-Credentials come from, in order: the `--registry-username/--registry-password` flags (or
-their `PINSIGN_REGISTRY_*` env vars), then the auth files the container tools share:
-`$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`, `$DOCKER_CONFIG/config.json`,
-`~/.docker/config.json`, each with `credHelpers`, `auths` and `credsStore`.
+Credentials come from, in order: the `--registry-username/--registry-password` flags or
+`--registry-token` (or their `PINSIGN_REGISTRY_*` env vars), then the auth files the container
+tools share: `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`,
+`$DOCKER_CONFIG/config.json`, `~/.docker/config.json`, each with `credHelpers`, `auths` and
+`credsStore`. A credential is a password, an identity token (OAuth2 refresh token, exchanged at
+the token server) or a registry token (sent as is): [`SecretKind`].
 
-The handshake is lazy: no `/v2/` ping. A request goes out with what we know: a cached
-token; or, before the registry has challenged, Basic when credentials are known (a
-basic-auth registry then costs no 401 round trip, and a token registry ignores it and
-answers 401 with its challenge). A 401 carries the challenge; we fetch one token for the
-whole scope we will need (pull, or pull+push when the command pushes to that repository),
+The handshake is lazy: no `/v2/` ping. A request goes out with what we know: a cached token;
+or, before the registry has challenged, the auth file's credentials for that registry (a
+basic-auth registry then costs no 401 round trip). Flag and environment credentials are not
+tied to a registry, so they wait for a 401. A 401 carries the challenge; we fetch one token for
+the whole scope we will need (pull, or pull+push when the command pushes to that repository),
 cache it per repository for the whole process, and retry once.
 */
 
@@ -23,29 +25,85 @@ use zeroize::Zeroizing;
 
 use super::error::CredentialSource;
 
-/// A user name and password (or token). The password is zeroized on drop and never
-/// printed by `Debug`.
+/// What a credential's secret is; it decides how the secret is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A password (or an access token used as one): sent as Basic, to the registry or its
+    /// token server.
+    Password,
+    /// An OAuth2 refresh token (`identitytoken` in an auth file, or a credential helper's
+    /// answer with user `<token>`, as `docker login` stores them for Azure and OIDC-backed
+    /// registries): exchanged at the token server with the refresh-token grant, never sent
+    /// as Basic.
+    IdentityToken,
+    /// A bearer token for the registry itself (`--registry-token`, `registrytoken` in an
+    /// auth file): sent as is, `Authorization: Bearer TOKEN`.
+    RegistryToken,
+}
+
+impl SecretKind {
+    /// How a message names it: "" for a password (the source says enough), else "the
+    /// identity token from " / "the registry token from ".
+    pub fn words(self) -> &'static str {
+        match self {
+            SecretKind::Password => "",
+            SecretKind::IdentityToken => "the identity token from ",
+            SecretKind::RegistryToken => "the registry token from ",
+        }
+    }
+}
+
+/// A user name and a secret (a password or a token, see [`SecretKind`]). The secret is
+/// zeroized on drop and never printed by `Debug`.
 #[derive(Clone)]
 pub struct Credentials {
     pub username: String,
     password: Zeroizing<String>,
+    kind: SecretKind,
     pub source: CredentialSource,
 }
 
 impl Credentials {
+    /// A user name and password.
     pub fn new(username: String, password: String, source: CredentialSource) -> Self {
         Credentials {
             username,
             password: Zeroizing::new(password),
+            kind: SecretKind::Password,
             source,
         }
     }
 
+    /// An identity (OAuth2 refresh) token, with the user name it was issued to, if known.
+    pub fn identity_token(username: String, token: String, source: CredentialSource) -> Self {
+        Credentials {
+            username,
+            password: Zeroizing::new(token),
+            kind: SecretKind::IdentityToken,
+            source,
+        }
+    }
+
+    /// A bearer token sent to the registry as is.
+    pub fn registry_token(token: String, source: CredentialSource) -> Self {
+        Credentials {
+            username: String::new(),
+            password: Zeroizing::new(token),
+            kind: SecretKind::RegistryToken,
+            source,
+        }
+    }
+
+    /// The secret, whatever its [`kind`](Credentials::kind).
     pub fn password(&self) -> &str {
         &self.password
     }
 
-    /// `Basic base64(user:password)`.
+    pub fn kind(&self) -> SecretKind {
+        self.kind
+    }
+
+    /// `Basic base64(user:password)`. Only meaningful for a [`SecretKind::Password`].
     pub fn basic_header(&self) -> Zeroizing<String> {
         let raw = Zeroizing::new(format!("{}:{}", self.username, self.password()));
         Zeroizing::new(format!(
@@ -53,14 +111,19 @@ impl Credentials {
             base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())
         ))
     }
+
+    /// `Bearer TOKEN`, for a [`SecretKind::RegistryToken`].
+    pub(crate) fn bearer_header(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("Bearer {}", self.password()))
+    }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Credentials({} from {}, password hidden)",
-            self.username, self.source
+            "Credentials({} {:?} from {}, secret hidden)",
+            self.username, self.kind, self.source
         )
     }
 }
@@ -126,6 +189,8 @@ impl AuthFiles {
 pub struct AuthStore {
     configs: Option<Vec<(PathBuf, AuthConfig)>>,
     helpers: HashMap<(String, String), Option<Credentials>>,
+    /// Why a registry got no credentials although an auth file names it.
+    notes: HashMap<String, String>,
 }
 
 impl AuthStore {
@@ -145,6 +210,10 @@ impl AuthStore {
             let (helper, entry) = match config.lookup(registry, path, file)? {
                 Entry::Found(credentials) => return Ok(Some(credentials)),
                 Entry::Helper { name, entry } => (name, entry),
+                Entry::Empty { note } => {
+                    self.notes.insert(registry.to_string(), note);
+                    return Ok(None);
+                }
                 Entry::None => continue,
             };
             let key = (helper.to_string(), registry.to_string());
@@ -159,6 +228,12 @@ impl AuthStore {
         }
         Ok(None)
     }
+
+    /// Why `registry` got no credentials although an auth file has an entry for it (an entry
+    /// without any credential in it), for the error that follows a refusal.
+    pub fn note(&self, registry: &str) -> Option<&str> {
+        self.notes.get(registry).map(String::as_str)
+    }
 }
 
 /// What one auth file says about a repository.
@@ -168,6 +243,10 @@ enum Entry<'a> {
     Helper {
         name: &'a str,
         entry: &'static str,
+    },
+    /// An entry exists but holds nothing usable; the note says why (for the auth error).
+    Empty {
+        note: String,
     },
     None,
 }
@@ -189,6 +268,7 @@ struct AuthEntry {
     username: Option<String>,
     password: Option<String>,
     identitytoken: Option<String>,
+    registrytoken: Option<String>,
 }
 
 impl fmt::Debug for AuthEntry {
@@ -223,43 +303,46 @@ impl AuthConfig {
             .max_by_key(|(k, _)| normalize_key(k).len());
         if let Some((key, entry)) = best {
             let source = CredentialSource::AuthFile(file.to_path_buf());
-            if let Some(auth) = &entry.auth {
-                let decoded = Zeroizing::new(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(auth.trim())
-                        .map_err(|_| {
-                            anyhow::anyhow!(
-                                "auth file {}: the \"auth\" entry for {key} is not base64",
-                                file.display()
-                            )
-                        })?,
-                );
-                let text = std::str::from_utf8(&decoded).map_err(|_| {
-                    anyhow::anyhow!(
-                        "auth file {}: the entry for {key} is not text",
-                        file.display()
-                    )
-                })?;
-                let Some((user, pass)) = text.split_once(':') else {
-                    anyhow::bail!(
-                        "auth file {}: the \"auth\" entry for {key} is not user:password",
-                        file.display()
-                    );
-                };
+            let nonempty =
+                |v: &Option<String>| v.as_deref().filter(|t| !t.is_empty()).map(str::to_string);
+            // `docker login` to an OAuth2 registry stores `auth` = base64("user:") next to the
+            // identity token: the token is the secret, the user name comes from `auth`.
+            let decoded = match &entry.auth {
+                Some(auth) if !auth.trim().is_empty() => Some(decode_auth(auth, key, file)?),
+                _ => None,
+            };
+            let username = decoded
+                .as_ref()
+                .map(|(u, _)| u.clone())
+                .or_else(|| entry.username.clone())
+                .filter(|u| !u.is_empty());
+            if let Some(token) = nonempty(&entry.identitytoken) {
+                return Ok(Entry::Found(Credentials::identity_token(
+                    username.unwrap_or_else(|| "<token>".into()),
+                    token,
+                    source,
+                )));
+            }
+            if let Some(token) = nonempty(&entry.registrytoken) {
+                return Ok(Entry::Found(Credentials::registry_token(token, source)));
+            }
+            if let Some((user, pass)) = decoded {
                 return Ok(Entry::Found(Credentials::new(
-                    user.into(),
-                    pass.into(),
+                    user,
+                    pass.to_string(),
                     source,
                 )));
             }
             if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
                 return Ok(Entry::Found(Credentials::new(u.clone(), p.clone(), source)));
             }
-            if entry.identitytoken.is_some() {
-                tracing::info!(
-                    "{}: identity tokens are not supported; trying anonymous access to {registry}",
-                    file.display()
-                );
+            if self.creds_store.is_none() {
+                return Ok(Entry::Empty {
+                    note: format!(
+                        "the entry for {key} in auth file {} holds no credentials (no auth, identitytoken or registrytoken) and the file names no credsStore",
+                        file.display()
+                    ),
+                });
             }
         }
         if let Some(store) = &self.creds_store {
@@ -270,6 +353,33 @@ impl AuthConfig {
         }
         Ok(Entry::None)
     }
+}
+
+/// An `auth` value: base64 of `user:password`.
+fn decode_auth(auth: &str, key: &str, file: &Path) -> anyhow::Result<(String, Zeroizing<String>)> {
+    let decoded = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "auth file {}: the \"auth\" entry for {key} is not base64",
+                    file.display()
+                )
+            })?,
+    );
+    let text = std::str::from_utf8(&decoded).map_err(|_| {
+        anyhow::anyhow!(
+            "auth file {}: the entry for {key} is not text",
+            file.display()
+        )
+    })?;
+    let Some((user, pass)) = text.split_once(':') else {
+        anyhow::bail!(
+            "auth file {}: the \"auth\" entry for {key} is not user:password",
+            file.display()
+        );
+    };
+    Ok((user.to_string(), Zeroizing::new(pass.to_string())))
 }
 
 /// A helper failure, naming the auth file entry that chose the helper.
@@ -377,14 +487,19 @@ async fn run_helper(name: &str, registry: &str) -> anyhow::Result<Option<Credent
     let reply: HelperReply = serde_json::from_slice(&out)
         .map_err(|e| anyhow::anyhow!("credential helper {program} gave unreadable output: {e}"))?;
     let secret = Zeroizing::new(reply.secret);
+    let source = CredentialSource::Helper(name.to_string());
+    // Docker's convention: a helper answering user `<token>` holds an identity token.
     if reply.username == "<token>" {
-        tracing::info!("{program} returned an identity token, which pinsign does not support");
-        return Ok(None);
+        return Ok(Some(Credentials::identity_token(
+            reply.username,
+            secret.to_string(),
+            source,
+        )));
     }
     Ok(Some(Credentials::new(
         reply.username,
         secret.to_string(),
-        CredentialSource::Helper(name.to_string()),
+        source,
     )))
 }
 

@@ -4,7 +4,7 @@
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
-use super::client::{check_status, header_str, header_value, read_capped, Access};
+use super::client::{check_status, header_str, header_value, Access};
 use super::{Registry, RegistryError};
 use crate::reference::{Digest, Repository};
 
@@ -24,7 +24,7 @@ impl Registry {
                 what: format!("blob {digest}"),
                 repository: repo.to_string(),
             })?;
-        let bytes = read_capped(repo, resp, max, &path).await?;
+        let bytes = self.read_capped(repo, resp, max, &path).await?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::DigestMismatch {
                 registry: repo.registry().to_string(),

@@ -1,19 +1,30 @@
-//! The request engine: one HTTP client for the process, lazy auth (a 401 brings the
-//! challenge; one token per repository and scope, shared by concurrent jobs), retries of
-//! 5xx and connection errors with backoff, and transport errors classified by their type.
+//! The request engine: one HTTP client per kind of trust for the process, the scheme of each
+//! registry (HTTPS, or plain HTTP where [`super::hosts`] allows it), lazy auth (a 401 brings
+//! the challenge; one token per repository and scope, shared by concurrent jobs), bounded
+//! retries (5xx, 429 with `Retry-After`, connection errors, no answer) within a retry budget,
+//! and transport errors classified by their type.
+//!
+//! Credentials stay where they belong: Basic and token requests go over plain HTTP only to
+//! hosts allowed plain HTTP; a redirect target never gets our `Authorization` (reqwest drops
+//! it across hosts, and a challenge from a redirect target is never answered); credentials
+//! given as flags or environment variables go to a registry only after it challenged for
+//! them, as they are not tied to one registry.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use zeroize::Zeroizing;
 
-use super::auth::{AuthStore, Challenge, Credentials};
+use super::auth::{AuthStore, Challenge, Credentials, SecretKind};
 use super::error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
-use super::{RegistryOptions, MANIFEST_ACCEPT};
+use super::hosts::HostPolicy;
+use super::retry::{self, show, Budget};
+use super::{RegistryOptions, Scheme, MANIFEST_ACCEPT};
 use crate::error::UsageError;
 use crate::reference::Repository;
 
@@ -34,28 +45,45 @@ impl Access {
     }
 }
 
-struct Token {
-    value: Zeroizing<String>,
-    push: bool,
+pub(super) struct Token {
+    pub(super) value: Zeroizing<String>,
+    pub(super) push: bool,
+}
+
+/// How many attempts a request that got no answer at all gets: each costs a full timeout.
+const MAX_NO_ANSWER: u32 = 2;
+
+/// The trust of one TLS client: verify or not, and the CA files added to the system roots.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Trust {
+    verify: bool,
+    ca_files: Vec<PathBuf>,
 }
 
 /// A registry client for the whole process. Cheap to share behind an `Arc`.
 pub struct Registry {
-    http: reqwest::Client,
-    opts: RegistryOptions,
+    pub(super) opts: RegistryOptions,
+    /// The `--registry-cacert` certificates, trusted for every host.
+    default_certs: Vec<reqwest::Certificate>,
+    /// One client (and connection pool) per kind of trust; most runs use one.
+    clients: Mutex<HashMap<Trust, reqwest::Client>>,
+    /// What registries.conf and certs.d say per registry or repository, read once each.
+    policies: Mutex<HashMap<String, HostPolicy>>,
     /// Credentials per repository (`registry/path`), looked up once, and the auth files
     /// behind them (parsed once, helpers' answers cached per registry). An async mutex: a
     /// lookup may run a credential helper, a process, which must not block the runtime.
     creds: tokio::sync::Mutex<(HashMap<String, Option<Credentials>>, AuthStore)>,
     /// The challenge each registry answered with, so later repositories skip the 401.
-    challenges: Mutex<HashMap<String, Challenge>>,
+    pub(super) challenges: Mutex<HashMap<String, Challenge>>,
     /// Bearer tokens per (registry, repository path).
-    tokens: Mutex<HashMap<(String, String), Token>>,
+    pub(super) tokens: Mutex<HashMap<(String, String), Token>>,
     /// Repositories this process will push to: their tokens ask for pull+push at once.
-    push_repos: Mutex<HashSet<(String, String)>>,
+    pub(super) push_repos: Mutex<HashSet<(String, String)>>,
     /// Serialises token fetches so concurrent jobs share one token per scope.
-    token_fetch: tokio::sync::Mutex<()>,
-    requests: AtomicU64,
+    pub(super) token_fetch: tokio::sync::Mutex<()>,
+    /// Identity tokens a token server rotated (a `refresh_token` in its reply), per registry.
+    pub(super) rotated: Mutex<HashMap<String, Zeroizing<String>>>,
+    pub(super) requests: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -66,17 +94,13 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     pub fn new(opts: RegistryOptions) -> anyhow::Result<Registry> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("pinsign/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .pool_idle_timeout(Duration::from_secs(60));
+        let mut default_certs = Vec::new();
         if let Some(ca) = &opts.ca_file {
             // A CA file that cannot serve is bad input (exit 2), found before any request.
             let pem = std::fs::read(ca).map_err(|e| {
                 UsageError::new(format!("cannot read the CA file {}: {e}", ca.display()))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            default_certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| {
@@ -85,24 +109,28 @@ impl Registry {
                         ca.display()
                     ))
                 })?;
-            builder = builder.tls_certs_merge(certs);
         }
-        if opts.allow_insecure {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
-        Ok(Registry {
-            http,
+        let registry = Registry {
+            default_certs,
             opts,
+            clients: Mutex::new(HashMap::new()),
+            policies: Mutex::new(HashMap::new()),
             creds: tokio::sync::Mutex::new((HashMap::new(), AuthStore::default())),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             push_repos: Mutex::new(HashSet::new()),
             token_fetch: tokio::sync::Mutex::new(()),
+            rotated: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
-        })
+        };
+        // The common client, built now so a setup problem shows before any work.
+        registry
+            .client_for(&Trust {
+                verify: !registry.opts.allow_insecure,
+                ca_files: Vec::new(),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        Ok(registry)
     }
 
     /// Registry HTTP requests sent so far, token requests included (for `-v` and benchmarks).
@@ -116,16 +144,99 @@ impl Registry {
         lock(&self.push_repos).insert(key(repo));
     }
 
-    fn url(&self, repo: &Repository, path_or_url: &str) -> String {
-        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
-            return path_or_url.to_string();
+    /// The per-image deadline (see [`RegistryOptions::image_deadline`]) applied to `work`:
+    /// a registry that trickles or keeps failing cannot hold one image for longer.
+    pub async fn within_deadline<T>(
+        &self,
+        image: &str,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let after = self.opts.image_deadline();
+        match tokio::time::timeout(after, work).await {
+            Ok(result) => result,
+            Err(_) => Err(RegistryError::ImageDeadline {
+                image: image.to_string(),
+                after,
+            }
+            .into()),
         }
-        let scheme = if self.opts.allow_http {
-            "http"
-        } else {
-            "https"
-        };
-        format!("{scheme}://{}{path_or_url}", repo.registry())
+    }
+
+    /// What registries.conf and certs.d say about `name` (a repository or a host), read once.
+    pub(super) fn policy(&self, name: &str) -> Result<HostPolicy, RegistryError> {
+        if let Some(p) = lock(&self.policies).get(name) {
+            return Ok(p.clone());
+        }
+        let host = name.split('/').next().unwrap_or(name);
+        let policy = self
+            .opts
+            .hosts
+            .policy(name)
+            .map_err(|e| RegistryError::Protocol {
+                registry: host.to_string(),
+                detail: e.to_string(),
+            })?;
+        lock(&self.policies).insert(name.to_string(), policy.clone());
+        Ok(policy)
+    }
+
+    /// The HTTP client for a host with this policy.
+    pub(super) fn client(
+        &self,
+        host: &str,
+        policy: &HostPolicy,
+    ) -> Result<reqwest::Client, RegistryError> {
+        self.client_for(&Trust {
+            verify: policy.verify_tls && !self.opts.allow_insecure,
+            ca_files: policy.ca_files.clone(),
+        })
+        .map_err(|detail| RegistryError::Protocol {
+            registry: host.to_string(),
+            detail,
+        })
+    }
+
+    fn client_for(&self, trust: &Trust) -> Result<reqwest::Client, String> {
+        if let Some(c) = lock(&self.clients).get(trust) {
+            return Ok(c.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("pinsign/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.opts.connect_timeout())
+            .read_timeout(self.opts.timeout)
+            .pool_idle_timeout(Duration::from_secs(60));
+        let mut certs = self.default_certs.clone();
+        for file in &trust.ca_files {
+            let pem = super::hosts::read_ca_file(file).map_err(|e| e.to_string())?;
+            let found = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    format!("the CA file {} holds no PEM certificate", file.display())
+                })?;
+            certs.extend(found);
+        }
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs);
+        }
+        if !trust.verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        lock(&self.clients).insert(trust.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// The scheme for `host` now, and whether it is still being probed (HTTPS tried first on a
+    /// host allowed plain HTTP).
+    fn scheme(&self, host: &str, policy: &HostPolicy) -> (Scheme, bool) {
+        if self.opts.allow_http {
+            return (Scheme::Http, false);
+        }
+        match self.opts.schemes.get(host) {
+            Some(s) => (s, false),
+            None => (Scheme::Https, policy.http_fallback),
+        }
     }
 
     /// Send a read (`GET`/`HEAD`): `None` when the registry answers 404, an error for any
@@ -147,8 +258,9 @@ impl Registry {
         check_status(repo, &name, path, resp).await.map(Some)
     }
 
-    /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx and
-    /// connection errors with backoff. Returns the final response whatever its status.
+    /// Send one logical request: attach auth, answer one 401 challenge, retry 5xx, 429,
+    /// connection errors and missing answers with backoff (honouring `Retry-After`) within
+    /// the attempts and the retry budget. Returns the final response whatever its status.
     pub(super) async fn send(
         &self,
         repo: &Repository,
@@ -158,15 +270,34 @@ impl Registry {
         headers: HeaderMap,
         body: Option<Vec<u8>>,
     ) -> Result<reqwest::Response, RegistryError> {
-        let url = self.url(repo, path);
-        let shown = url.split('?').next().unwrap_or(&url).to_string();
+        let host = repo.registry();
+        let policy = self.policy(&repo.to_string())?;
+        if let Some(file) = &policy.blocked_by {
+            return Err(RegistryError::Blocked {
+                registry: host.to_string(),
+                file: file.clone(),
+            });
+        }
+        let client = self.client(host, &policy)?;
+        let attempts = self.opts.attempts.max(1);
+        let mut budget = Budget::new(self.opts.retry_budget);
         let mut attempt = 0;
+        let mut no_answers = 0;
         let mut challenged = false;
         loop {
             attempt += 1;
-            let auth = self.auth_header(repo, access).await?;
-            let mut req = self
-                .http
+            let (scheme, probing) = self.scheme(host, &policy);
+            let url = request_url(scheme, host, path);
+            let shown = url.split('?').next().unwrap_or(&url).to_string();
+            // An absolute URL (an upload's Location) may point elsewhere: our credentials
+            // go only to the registry's own host.
+            let ours = reqwest::Url::parse(&url).is_ok_and(|u| on_host(&u, host));
+            let auth = if ours {
+                self.auth_header(repo, access).await?
+            } else {
+                None
+            };
+            let mut req = client
                 .request(method.clone(), &url)
                 .headers(headers.clone());
             if let Some(a) = &auth {
@@ -176,58 +307,125 @@ impl Registry {
                 req = req.body(b.clone());
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let result = req.send().await;
-            let resp = match result {
+            let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = map_send_error(repo, &e);
-                    if err.is_transient() && attempt < self.opts.attempts {
-                        tracing::debug!("{method} {shown}: {err}; retrying");
-                        self.backoff(attempt).await;
+                    if probing && answered_plain_http(&e) {
+                        // Not a request the registry saw: the TLS handshake got plain HTTP.
+                        self.requests.fetch_sub(1, Ordering::Relaxed);
+                        attempt -= 1;
+                        self.opts.schemes.set(host, Scheme::Http);
+                        tracing::info!(
+                            "{host} answers plain HTTP; using http:// ({})",
+                            policy.reason.as_deref().unwrap_or("allowed")
+                        );
                         continue;
+                    }
+                    let err = self.map_send_error(host, &e, false);
+                    let retry = match &err {
+                        RegistryError::NoAnswer { .. } => {
+                            no_answers += 1;
+                            no_answers < MAX_NO_ANSWER
+                        }
+                        other => other.is_transient(),
+                    };
+                    if retry && attempt < attempts {
+                        let wait = crate::backoff::delay(self.opts.retry_base, attempt);
+                        if budget.take(wait) {
+                            tracing::info!(
+                                "{method} {shown}: {err}; retrying in {} (attempt {} of {attempts})",
+                                show(wait),
+                                attempt + 1
+                            );
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
                     }
                     return Err(err);
                 }
             };
+            if probing {
+                self.opts.schemes.set(host, Scheme::Https);
+            }
             let status = resp.status();
             tracing::debug!("{method} {shown} -> {}", status.as_u16());
-            if status == StatusCode::UNAUTHORIZED && !challenged {
+            let requested = reqwest::Url::parse(&url).ok();
+            let redirected = requested
+                .as_ref()
+                .is_some_and(|u| !same_origin(u, resp.url()));
+            if redirected && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+            {
+                return Err(RegistryError::RedirectRefused {
+                    registry: host.to_string(),
+                    target: origin(resp.url()),
+                    method: method.to_string(),
+                    path: path.split('?').next().unwrap_or(path).to_string(),
+                    status: status.as_u16(),
+                });
+            }
+            if status == StatusCode::UNAUTHORIZED && !challenged && ours && !redirected {
                 challenged = true;
-                let header = header_str(resp.headers(), WWW_AUTHENTICATE.as_str());
-                if let Some(challenge) = header.as_deref().and_then(Challenge::parse) {
-                    let sent_basic = auth.as_ref().is_some_and(|a| a.starts_with("Basic "));
-                    lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
-                    match challenge {
-                        Challenge::Bearer { .. } => {
-                            // Forget the cached token only if this request carried it (it
-                            // was refused): jobs that went out before a concurrent job fetched
-                            // the first token must share it, not throw it away.
-                            let sent = auth.as_ref().and_then(|a| a.strip_prefix("Bearer "));
-                            {
-                                let mut tokens = lock(&self.tokens);
-                                if tokens
-                                    .get(&key(repo))
-                                    .is_some_and(|t| sent == Some(t.value.as_str()))
-                                {
-                                    tokens.remove(&key(repo));
-                                }
-                            }
-                            self.fetch_token(repo, access).await?;
-                            continue;
-                        }
-                        Challenge::Basic
-                            if !sent_basic && self.credentials(repo).await?.is_some() =>
-                        {
-                            continue
-                        }
-                        Challenge::Basic => {}
-                    }
+                if self
+                    .answer_challenge(repo, access, &resp, auth.as_ref().map(|a| a.as_str()))
+                    .await?
+                {
+                    // The challenge round trip is not a failed attempt.
+                    attempt -= 1;
+                    continue;
                 }
             }
-            if status.is_server_error() && attempt < self.opts.attempts {
-                tracing::debug!("{method} {shown} -> {}; retrying", status.as_u16());
-                self.backoff(attempt).await;
-                continue;
+            let asked = header_str(resp.headers(), RETRY_AFTER.as_str())
+                .and_then(|v| retry::retry_after(&v, std::time::SystemTime::now()));
+            if status == StatusCode::TOO_MANY_REQUESTS
+                || (status == StatusCode::SERVICE_UNAVAILABLE && asked.is_some())
+            {
+                let wait =
+                    asked.unwrap_or_else(|| crate::backoff::delay(self.opts.retry_base, attempt));
+                let too_long = wait > retry::MAX_RETRY_AFTER || wait > budget.left();
+                if attempt < attempts && !too_long && budget.take(wait) {
+                    tracing::info!(
+                        "{method} {shown} -> {} ({}); retrying in {}{} (attempt {} of {attempts})",
+                        status.as_u16(),
+                        if status == StatusCode::TOO_MANY_REQUESTS {
+                            "rate limited"
+                        } else {
+                            "unavailable"
+                        },
+                        show(wait),
+                        if asked.is_some() {
+                            ", as Retry-After asks"
+                        } else {
+                            ""
+                        },
+                        attempt + 1
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    return Err(RegistryError::RateLimited {
+                        registry: host.to_string(),
+                        method: method.to_string(),
+                        path: path.split('?').next().unwrap_or(path).to_string(),
+                        status: status.as_u16(),
+                        attempts: attempt,
+                        wait: asked.filter(|_| too_long),
+                    });
+                }
+                return Ok(resp);
+            }
+            if status.is_server_error() && attempt < attempts {
+                let wait = crate::backoff::delay(self.opts.retry_base, attempt);
+                if budget.take(wait) {
+                    tracing::info!(
+                        "{method} {shown} -> {}; retrying in {} (attempt {} of {attempts})",
+                        status.as_u16(),
+                        show(wait),
+                        attempt + 1
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(self.unauthorized(repo, status, access).await);
@@ -236,25 +434,76 @@ impl Registry {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
-        crate::backoff::sleep(self.opts.retry_base, attempt).await;
+    /// React to a 401 from the registry itself: remember its challenge and get what it asks
+    /// for. `true` when the request should be sent again.
+    async fn answer_challenge(
+        &self,
+        repo: &Repository,
+        access: Access,
+        resp: &reqwest::Response,
+        sent: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        let header = header_str(resp.headers(), WWW_AUTHENTICATE.as_str());
+        // A 401 without a challenge pinsign understands still asks for credentials: answer it
+        // as Basic.
+        let challenge = header
+            .as_deref()
+            .and_then(Challenge::parse)
+            .unwrap_or(Challenge::Basic);
+        lock(&self.challenges).insert(repo.registry().to_string(), challenge.clone());
+        let creds = self.credentials(repo).await?;
+        match challenge {
+            Challenge::Bearer { .. } => {
+                if let Some(c) = creds
+                    .as_ref()
+                    .filter(|c| c.kind() == SecretKind::RegistryToken)
+                {
+                    // Sent as is: again only if this request did not carry it already.
+                    return Ok(sent != Some(c.bearer_header().as_str()));
+                }
+                // Forget the cached token only if this request carried it (it was refused):
+                // jobs that went out before a concurrent job fetched the first token must
+                // share it, not throw it away.
+                let sent_token = sent.and_then(|a| a.strip_prefix("Bearer "));
+                {
+                    let mut tokens = lock(&self.tokens);
+                    if tokens
+                        .get(&key(repo))
+                        .is_some_and(|t| sent_token == Some(t.value.as_str()))
+                    {
+                        tokens.remove(&key(repo));
+                    }
+                }
+                self.fetch_token(repo, access).await?;
+                Ok(true)
+            }
+            // Send what we have now that the registry asked, unless we just did.
+            Challenge::Basic => Ok(creds.is_some() && sent.is_none()),
+        }
     }
 
-    async fn unauthorized(
+    pub(super) async fn unauthorized(
         &self,
         repo: &Repository,
         status: StatusCode,
         access: Access,
     ) -> RegistryError {
-        let credentials = match self.credentials(repo).await {
-            Ok(Some(c)) => c.source,
-            _ => CredentialSource::Anonymous,
+        let (credentials, kind) = match self.credentials(repo).await {
+            Ok(Some(c)) => (c.source.clone(), Some(c.kind())),
+            _ => {
+                let guard = self.creds.lock().await;
+                match guard.1.note(repo.registry()) {
+                    Some(note) => (CredentialSource::Unusable(note.to_string()), None),
+                    None => (CredentialSource::Anonymous, None),
+                }
+            }
         };
         RegistryError::Unauthorized {
             registry: repo.registry().to_string(),
             repository: repo.to_string(),
             status: status.as_u16(),
             credentials,
+            kind,
             access,
         }
     }
@@ -287,15 +536,28 @@ impl Registry {
                 registry: repo.registry().to_string(),
                 detail: e.to_string(),
             })?;
-        if let Some(c) = &found {
-            tracing::info!("credentials for {} from {}", repo.registry(), c.source);
+        match &found {
+            Some(c) => tracing::info!(
+                "credentials for {} from {}{}",
+                repo.registry(),
+                c.kind().words(),
+                c.source
+            ),
+            None => {
+                if let Some(note) = store.note(repo.registry()) {
+                    tracing::info!("no credentials for {}: {note}", repo.registry());
+                }
+            }
         }
         cache.insert(cache_key, found.clone());
         Ok(found)
     }
 
-    /// The Authorization header for a request: a cached token with enough rights, a
-    /// token fetched now when the registry is known to want one, or Basic.
+    /// The Authorization header for a request: a cached token with enough rights; what the
+    /// registry's challenge asks for (a token fetched now, or Basic); before any challenge,
+    /// the credentials of an auth file entry for this registry (a basic-auth registry then
+    /// costs no 401 round trip). Credentials given as flags or environment variables are
+    /// not tied to a registry: they wait for the registry to challenge.
     async fn auth_header(
         &self,
         repo: &Repository,
@@ -307,97 +569,195 @@ impl Registry {
             }
         }
         let challenge = lock(&self.challenges).get(repo.registry()).cloned();
-        match challenge {
-            Some(Challenge::Bearer { .. }) => {
+        let creds = self.credentials(repo).await?;
+        match (challenge, creds) {
+            (Some(Challenge::Bearer { .. }), Some(c)) if c.kind() == SecretKind::RegistryToken => {
+                Ok(Some(c.bearer_header()))
+            }
+            (Some(Challenge::Bearer { .. }), _) => {
                 let token = self.fetch_token(repo, access).await?;
                 Ok(Some(Zeroizing::new(format!("Bearer {}", token.as_str()))))
             }
-            // Basic, or not asked yet: send Basic when we have credentials, so a
-            // basic-auth registry costs no 401 round trip.
-            _ => Ok(self.credentials(repo).await?.map(|c| c.basic_header())),
+            (Some(Challenge::Basic), Some(c)) => match c.kind() {
+                SecretKind::Password => Ok(Some(c.basic_header())),
+                SecretKind::RegistryToken => Ok(Some(c.bearer_header())),
+                SecretKind::IdentityToken => Err(RegistryError::CredentialMismatch {
+                    registry: repo.registry().to_string(),
+                    wanted: "a password (Basic auth)".into(),
+                    kind: c.kind(),
+                    from: c.source.clone(),
+                    why: "only a token server can exchange".into(),
+                }),
+            },
+            (_, None) => Ok(None),
+            (None, Some(c)) => Ok(match (&c.source, c.kind()) {
+                (CredentialSource::Given(_), _) => None,
+                (_, SecretKind::Password) => Some(c.basic_header()),
+                (_, SecretKind::RegistryToken) => Some(c.bearer_header()),
+                (_, SecretKind::IdentityToken) => None,
+            }),
         }
     }
 
-    /// Fetch (once per scope, shared by concurrent jobs) a bearer token for `repo`.
-    async fn fetch_token(
+    /// Classify a transport error by the types in its source chain: a TLS problem (from
+    /// rustls's own error), plain HTTP where TLS was expected, no answer within the
+    /// timeout, or a connection problem (transient).
+    pub(super) fn map_send_error(
+        &self,
+        registry: &str,
+        e: &reqwest::Error,
+        token_server: bool,
+    ) -> RegistryError {
+        let registry = registry.to_string();
+        if let Some(tls) = rustls_error(e) {
+            use rustls::{CertificateError, Error};
+            if is_plain_http_record(tls) {
+                return RegistryError::PlainHttp { registry };
+            }
+            let problem = match tls {
+                Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                    TlsProblem::UnknownIssuer
+                }
+                Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => TlsProblem::NotValidForName,
+                Error::InvalidCertificate(
+                    CertificateError::Expired
+                    | CertificateError::ExpiredContext { .. }
+                    | CertificateError::NotValidYet
+                    | CertificateError::NotValidYetContext { .. },
+                ) => TlsProblem::Expired,
+                other => TlsProblem::Other(other.to_string()),
+            };
+            return RegistryError::Tls { registry, problem };
+        }
+        if e.is_timeout() {
+            let connecting = e.is_connect();
+            return RegistryError::NoAnswer {
+                registry,
+                after: if connecting {
+                    self.opts.connect_timeout()
+                } else {
+                    self.opts.timeout
+                },
+                connecting,
+                token_server,
+            };
+        }
+        let refused =
+            io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        let detail = if refused {
+            "connection refused; is the registry running and the address right?".to_string()
+        } else {
+            root_cause(e)
+        };
+        RegistryError::Connect { registry, detail }
+    }
+
+    /// Read a response body of at most `max` bytes.
+    pub(super) async fn read_capped(
         &self,
         repo: &Repository,
-        access: Access,
-    ) -> Result<Zeroizing<String>, RegistryError> {
-        let _guard = self.token_fetch.lock().await;
-        if let Some(t) = lock(&self.tokens).get(&key(repo)) {
-            if t.push || access == Access::Pull {
-                return Ok(t.value.clone());
-            }
-        }
-        let Some(Challenge::Bearer { realm, service, .. }) =
-            lock(&self.challenges).get(repo.registry()).cloned()
-        else {
-            return Err(RegistryError::Protocol {
-                registry: repo.registry().to_string(),
-                detail: "asked for a bearer token without a challenge".into(),
-            });
-        };
-        let push = access == Access::Push || lock(&self.push_repos).contains(&key(repo));
-        let actions = if push { "pull,push" } else { "pull" };
-        let mut query: Vec<(&str, String)> = Vec::new();
-        if let Some(s) = &service {
-            query.push(("service", s.clone()));
-        }
-        query.push(("scope", format!("repository:{}:{actions}", repo.path())));
-        let creds = self.credentials(repo).await?;
-        let mut req = self.http.get(&realm).query(&query);
-        if let Some(c) = &creds {
-            req = req.header(AUTHORIZATION, c.basic_header().as_str());
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| {
-            let mut err = map_send_error(repo, &e);
-            if let RegistryError::Connect { detail, .. } = &mut err {
-                *detail = format!("token server {realm}: {detail}");
-            }
-            err
-        })?;
-        let status = resp.status();
-        tracing::debug!("GET {realm} (token, {actions}) -> {}", status.as_u16());
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(self.unauthorized(repo, status, access).await);
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                registry: repo.registry().to_string(),
-                method: "GET".into(),
-                path: format!("{realm} (token)"),
-                status: status.as_u16(),
-                body: ErrorBody::default(),
-            });
-        }
-        #[derive(serde::Deserialize)]
-        struct TokenReply {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let reply: TokenReply = resp.json().await.map_err(|e| RegistryError::Protocol {
+        resp: reqwest::Response,
+        max: usize,
+        path: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let too_big = || RegistryError::Protocol {
             registry: repo.registry().to_string(),
-            detail: format!("token server {realm} sent an unreadable reply: {e}"),
-        })?;
-        let Some(value) = reply.token.or(reply.access_token).filter(|t| !t.is_empty()) else {
-            return Err(RegistryError::Protocol {
-                registry: repo.registry().to_string(),
-                detail: format!("token server {realm} sent no token"),
-            });
+            detail: format!("{path} is larger than {max} bytes; refusing it"),
         };
-        let value = Zeroizing::new(value);
-        lock(&self.tokens).insert(
-            key(repo),
-            Token {
-                value: value.clone(),
-                push,
-            },
-        );
-        Ok(value)
+        read_limited(resp, max).await.map_err(|e| match e {
+            Limited::TooBig => too_big(),
+            Limited::Failed(e) => self.map_send_error(repo.registry(), &e, false),
+        })
     }
 }
+
+/// Why reading a bounded body stopped.
+pub(super) enum Limited {
+    TooBig,
+    Failed(reqwest::Error),
+}
+
+/// A body of at most `max` bytes: refused from `Content-Length` before reading, or as soon as
+/// more arrives, so an endless or huge body never grows memory past `max`.
+pub(super) async fn read_limited(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, Limited> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(Limited::TooBig);
+    }
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > max {
+                    return Err(Limited::TooBig);
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(Limited::Failed(e)),
+        }
+    }
+}
+
+/// `scheme://host/path`, or `path` itself when it is already a URL (an upload's Location).
+fn request_url(scheme: Scheme, host: &str, path_or_url: &str) -> String {
+    if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+        return path_or_url.to_string();
+    }
+    format!("{}://{host}{path_or_url}", scheme.as_str())
+}
+
+/// `host[:port]` of a URL, as messages and registries.conf name hosts.
+pub(super) fn origin(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// True when two URLs have the same scheme, host and port (what keeps an Authorization).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// True when `url` points at `registry` (`host[:port]`, the port defaulting by scheme).
+fn on_host(url: &reqwest::Url, registry: &str) -> bool {
+    let (host, port) = super::hosts::split_host_port(registry);
+    let port = port.and_then(|p| p.parse::<u16>().ok());
+    let Some(url_host) = url.host_str() else {
+        return false;
+    };
+    let url_host = url_host.trim_start_matches('[').trim_end_matches(']');
+    url_host.eq_ignore_ascii_case(host)
+        && url.port_or_known_default() == port.or_else(|| url.port_or_known_default())
+}
+
+/// True when a TLS handshake got a plain-HTTP answer: the server speaks HTTP on that port.
+fn answered_plain_http(e: &reqwest::Error) -> bool {
+    rustls_error(e).is_some_and(is_plain_http_record)
+}
+
+/// What an HTTP answer ("HTTP/1.1 400") looks like to a TLS record reader.
+fn is_plain_http_record(tls: &rustls::Error) -> bool {
+    use rustls::{Error, InvalidMessage};
+    matches!(
+        tls,
+        Error::InvalidMessage(
+            InvalidMessage::InvalidContentType
+                | InvalidMessage::MessageTooLarge
+                | InvalidMessage::UnknownProtocolVersion
+        )
+    )
+}
+
 pub(super) fn key(repo: &Repository) -> (String, String) {
     (repo.registry().to_string(), repo.path().to_string())
 }
@@ -459,73 +819,6 @@ pub(super) async fn check_status(
         status: status.as_u16(),
         body,
     })
-}
-
-pub(super) async fn read_capped(
-    repo: &Repository,
-    mut resp: reqwest::Response,
-    max: usize,
-    path: &str,
-) -> Result<Vec<u8>, RegistryError> {
-    let too_big = || RegistryError::Protocol {
-        registry: repo.registry().to_string(),
-        detail: format!("{path} is larger than {max} bytes; refusing it"),
-    };
-    if resp.content_length().is_some_and(|n| n as usize > max) {
-        return Err(too_big());
-    }
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                out.extend_from_slice(&chunk);
-                if out.len() > max {
-                    return Err(too_big());
-                }
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(map_send_error(repo, &e)),
-        }
-    }
-}
-
-/// Classify a transport error by the types in its source chain: a TLS problem (from
-/// rustls's own error), plain HTTP where TLS was expected, or a connection problem
-/// (transient).
-fn map_send_error(repo: &Repository, e: &reqwest::Error) -> RegistryError {
-    let registry = repo.registry().to_string();
-    if let Some(tls) = rustls_error(e) {
-        use rustls::{CertificateError, Error, InvalidMessage};
-        let problem = match tls {
-            // What an HTTP answer looks like to a TLS record reader ("HTTP/1.1 400").
-            Error::InvalidMessage(
-                InvalidMessage::InvalidContentType
-                | InvalidMessage::MessageTooLarge
-                | InvalidMessage::UnknownProtocolVersion,
-            ) => return RegistryError::PlainHttp { registry },
-            Error::InvalidCertificate(CertificateError::UnknownIssuer) => TlsProblem::UnknownIssuer,
-            Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            ) => TlsProblem::NotValidForName,
-            Error::InvalidCertificate(
-                CertificateError::Expired
-                | CertificateError::ExpiredContext { .. }
-                | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. },
-            ) => TlsProblem::Expired,
-            other => TlsProblem::Other(other.to_string()),
-        };
-        return RegistryError::Tls { registry, problem };
-    }
-    let refused = io_error(e).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
-    let detail = if refused {
-        "connection refused; is the registry running and the address right?".to_string()
-    } else if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        root_cause(e)
-    };
-    RegistryError::Connect { registry, detail }
 }
 
 /// The rustls error behind a request error, if TLS is what failed. hyper and tokio-rustls
@@ -595,15 +888,12 @@ mod tests {
         // In both orders: the first lookup on a registry must not decide for its other repositories.
         for names in [["team/app", "other/app"], ["other/app", "team/app"]] {
             let registry = Registry::new(RegistryOptions {
-                credentials: None,
-                ca_file: None,
-                allow_http: false,
-                allow_insecure: false,
                 auth_files: AuthFiles {
                     files: vec![file.clone()],
                 },
                 attempts: 1,
                 retry_base: Duration::from_millis(1),
+                ..RegistryOptions::default()
             })
             .unwrap();
             for name in names {

@@ -8,7 +8,11 @@
 
 use std::fmt;
 
+use std::time::Duration;
+
+use super::auth::SecretKind;
 use super::client::Access;
+use super::retry::show;
 
 /// Where the credentials used for a registry came from, named in auth errors (never the
 /// values themselves).
@@ -23,6 +27,9 @@ pub enum CredentialSource {
     Helper(String),
     /// No credentials: anonymous access.
     Anonymous,
+    /// No usable credentials although some were configured; the text says why (an auth file
+    /// entry without any credential in it, ...).
+    Unusable(String),
 }
 
 impl fmt::Display for CredentialSource {
@@ -32,6 +39,7 @@ impl fmt::Display for CredentialSource {
             CredentialSource::AuthFile(p) => write!(f, "auth file {}", p.display()),
             CredentialSource::Helper(h) => write!(f, "credential helper docker-credential-{h}"),
             CredentialSource::Anonymous => f.write_str("no credentials (anonymous)"),
+            CredentialSource::Unusable(why) => write!(f, "no usable credentials ({why})"),
         }
     }
 }
@@ -157,7 +165,8 @@ pub enum RegistryError {
     NotFound { what: String, repository: String },
 
     #[error(
-        "registry {registry} refused access to {repository} ({status}) with {credentials}{}",
+        "registry {registry} refused access to {repository} ({status}) with {}{credentials}{}",
+        kind.map(SecretKind::words).unwrap_or_default(),
         if *status == 403 { format!(": the credentials are valid but may not {} it", access.verb()) } else { String::new() }
     )]
     Unauthorized {
@@ -165,11 +174,70 @@ pub enum RegistryError {
         repository: String,
         status: u16,
         credentials: CredentialSource,
+        /// What kind of secret was used (`None`: anonymous).
+        kind: Option<SecretKind>,
         access: Access,
+    },
+
+    /// The credential found for a registry cannot answer its challenge (an identity token
+    /// for a Basic-auth registry, ...).
+    #[error("registry {registry} asks for {wanted}, but the credential for it is {}{from}, which {why}", kind.words())]
+    CredentialMismatch {
+        registry: String,
+        wanted: String,
+        kind: SecretKind,
+        from: CredentialSource,
+        why: String,
     },
 
     #[error("cannot connect to registry {registry}: {detail}")]
     Connect { registry: String, detail: String },
+
+    /// The connection was made (or is being made) but nothing came back in time.
+    #[error("no answer from {}{registry} within {}{}", if *token_server { "the token server of " } else { "" }, show(*after), if *connecting { " (connecting)" } else { "" })]
+    NoAnswer {
+        registry: String,
+        after: Duration,
+        connecting: bool,
+        token_server: bool,
+    },
+
+    /// 429 Too Many Requests (or 503 with Retry-After) beyond what the retry budget allows.
+    #[error("registry {registry} is rate limiting: {method} {path} answered {status}{}{}", if *attempts > 1 { format!(" on all {attempts} attempts") } else { String::new() }, wait.map(|w| format!("; it asked to wait {}, more than the retry budget allows", show(w))).unwrap_or_default())]
+    RateLimited {
+        registry: String,
+        method: String,
+        path: String,
+        status: u16,
+        attempts: u32,
+        /// The wait the registry asked for last, when it was too long to honour.
+        wait: Option<Duration>,
+    },
+
+    /// A TLS registry named a plain-HTTP token realm: credentials would travel in clear.
+    #[error("registry {registry} sends clients to the plain-HTTP token server {realm}; pinsign sends credentials and fetches tokens over plain HTTP only for hosts allowed plain HTTP, so it did not contact it")]
+    InsecureRealm { registry: String, realm: String },
+
+    /// A request was redirected (blob downloads go to storage) and the target refused it.
+    #[error("registry {registry} redirected {method} {path} to {target}, which answered {status}: the redirect target refused the request (pinsign never sends its credentials there)")]
+    RedirectRefused {
+        registry: String,
+        target: String,
+        method: String,
+        path: String,
+        status: u16,
+    },
+
+    /// registries.conf marks the registry `blocked = true`.
+    #[error("registry {registry} is blocked in {}", file.display())]
+    Blocked {
+        registry: String,
+        file: std::path::PathBuf,
+    },
+
+    /// One image's work took longer than the per-image deadline.
+    #[error("no result for {image} within {} (the per-image deadline)", show(*after))]
+    ImageDeadline { image: String, after: Duration },
 
     #[error("TLS with registry {registry} failed: {problem}")]
     Tls {
@@ -212,7 +280,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
-            RegistryError::Connect { .. } => true,
+            RegistryError::Connect { .. } | RegistryError::NoAnswer { .. } => true,
             _ => false,
         }
     }
@@ -273,11 +341,47 @@ mod tests {
             credentials: CredentialSource::Given(
                 "PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD".into(),
             ),
+            kind: Some(SecretKind::Password),
             access: Access::Push,
         };
         assert_eq!(
             e.to_string(),
             "registry reg.example refused access to reg.example/team/app (403) with PINSIGN_REGISTRY_USERNAME/PINSIGN_REGISTRY_PASSWORD: the credentials are valid but may not push to it"
+        );
+        let e = RegistryError::Unauthorized {
+            registry: "reg.example".into(),
+            repository: "reg.example/team/app".into(),
+            status: 401,
+            credentials: CredentialSource::AuthFile("/run/auth.json".into()),
+            kind: Some(SecretKind::IdentityToken),
+            access: Access::Pull,
+        };
+        assert_eq!(
+            e.to_string(),
+            "registry reg.example refused access to reg.example/team/app (401) with the identity token from auth file /run/auth.json"
+        );
+    }
+
+    #[test]
+    fn timeouts_and_rate_limits_read_as_one_line() {
+        let e = RegistryError::NoAnswer {
+            registry: "reg.example".into(),
+            after: Duration::from_secs(30),
+            connecting: false,
+            token_server: false,
+        };
+        assert_eq!(e.to_string(), "no answer from reg.example within 30 s");
+        let e = RegistryError::RateLimited {
+            registry: "reg.example".into(),
+            method: "HEAD".into(),
+            path: "/v2/a/manifests/v1".into(),
+            status: 429,
+            attempts: 4,
+            wait: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "registry reg.example is rate limiting: HEAD /v2/a/manifests/v1 answered 429 on all 4 attempts; it asked to wait 3600 s, more than the retry budget allows"
         );
     }
 }

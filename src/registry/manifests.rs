@@ -5,7 +5,7 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 
 use super::client::{
-    accept_manifests, check_status, content_type, header_str, header_value, read_capped, Access,
+    accept_manifests, check_status, content_type, header_str, header_value, Access,
 };
 use super::{
     parse_index, Descriptor, Manifest, PinnedImage, Platform, Registry, RegistryError,
@@ -167,7 +167,9 @@ impl Registry {
         };
         let media_type = content_type(resp.headers());
         let claimed = header_str(resp.headers(), "docker-content-digest");
-        let bytes = read_capped(repo, resp, MAX_MANIFEST_BYTES, &path).await?;
+        let bytes = self
+            .read_capped(repo, resp, MAX_MANIFEST_BYTES, &path)
+            .await?;
         let digest = Digest::of(&bytes);
         let expected = Digest::parse(reference)
             .ok()
@@ -252,7 +254,9 @@ impl Registry {
             .ok_or_else(|| RegistryError::ReferrersUnsupported {
                 registry: repo.registry().to_string(),
             })?;
-        let bytes = read_capped(repo, resp, MAX_MANIFEST_BYTES, &path).await?;
+        let bytes = self
+            .read_capped(repo, resp, MAX_MANIFEST_BYTES, &path)
+            .await?;
         let index: oci_client::manifest::OciImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
                 registry: repo.registry().to_string(),

@@ -20,15 +20,21 @@ pub mod auth;
 mod blobs;
 mod client;
 pub mod error;
+pub mod hosts;
 mod manifests;
 mod pinned;
 mod platform;
+pub mod retry;
+mod token;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use auth::{AuthFiles, Credentials};
+pub use auth::{AuthFiles, Credentials, SecretKind};
 pub use client::{Access, Registry};
 pub use error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
+pub use hosts::{HostPolicy, HostSettings};
 pub use pinned::PinnedImage;
 pub use platform::{parse_index, Platform};
 
@@ -47,23 +53,39 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
 
-/// How to reach registries: credentials, TLS, retries. Plain data; all defaults live in
-/// [`RegistryOptions::default`], and the CLI rejects conflicting flags before filling it.
+/// How to reach registries: credentials, TLS, timeouts, retries. Plain data; all defaults live
+/// in [`RegistryOptions::default`], and the CLI rejects conflicting flags before filling it.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
-    /// Credentials for every registry (from flags or environment), overriding auth files.
+    /// Credentials given to the process (flags or environment), overriding auth files. Not
+    /// tied to a registry, so they are sent only to a registry that challenges for them.
     pub credentials: Option<Credentials>,
     /// A CA certificate file (PEM) trusted in addition to the system roots.
     pub ca_file: Option<std::path::PathBuf>,
-    /// Talk plain HTTP instead of TLS.
+    /// Talk plain HTTP to every registry (the flag); without it, plain HTTP is used only
+    /// where [`HostSettings`] allows it (loopback names, `insecure` entries).
     pub allow_http: bool,
-    /// TLS without verifying the certificate.
+    /// TLS without verifying the certificate, for every registry.
     pub allow_insecure: bool,
     pub auth_files: AuthFiles,
-    /// Attempts for a request that failed with 5xx or a connection error.
+    /// registries.conf entries and certs.d directories ([`HostSettings::from_env`]); empty
+    /// by default, so nothing is read from the machine unless asked for.
+    pub hosts: HostSettings,
+    /// How long to wait for an answer: the response, or the next bytes of its body.
+    pub timeout: Duration,
+    /// How long connecting (TCP and TLS handshake) may take; never more than `timeout`.
+    pub connect_timeout: Duration,
+    /// Attempts for a request that failed with 5xx, 429, a connection error or no answer
+    /// (no answer: at most 2, each costs a full timeout).
     pub attempts: u32,
     /// First retry delay; doubles each time, with jitter.
     pub retry_base: Duration,
+    /// The most one request may spend waiting between attempts (backoffs and
+    /// `Retry-After` waits together).
+    pub retry_budget: Duration,
+    /// The scheme found for each registry, shared by every clone of these options: the
+    /// registry client decides it, and build-push tells buildah and skopeo the same.
+    pub schemes: SchemeCache,
 }
 
 impl Default for RegistryOptions {
@@ -74,9 +96,66 @@ impl Default for RegistryOptions {
             allow_http: false,
             allow_insecure: false,
             auth_files: AuthFiles::default(),
+            hosts: HostSettings::default(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
             attempts: 4,
             retry_base: Duration::from_millis(200),
+            retry_budget: Duration::from_secs(60),
+            schemes: SchemeCache::default(),
         }
+    }
+}
+
+/// The default answer timeout (`--timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl RegistryOptions {
+    /// The connect timeout actually used: `connect_timeout`, or `timeout` when shorter.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.min(self.timeout)
+    }
+
+    /// How long one image's registry work may take in all: 10 × `timeout` (5 minutes by
+    /// default), enough for every request of a signing to retry, never a hang.
+    pub fn image_deadline(&self) -> Duration {
+        self.timeout.saturating_mul(10)
+    }
+
+    /// True when `registry` is reached over plain HTTP: the flag, or a host allowed plain
+    /// HTTP that answered the TLS handshake in plain HTTP (known once it was contacted).
+    pub fn plain_http(&self, registry: &str) -> bool {
+        self.allow_http || self.schemes.get(registry) == Some(Scheme::Http)
+    }
+}
+
+/// How a registry is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// The scheme decided per registry host, shared by clones.
+#[derive(Debug, Clone, Default)]
+pub struct SchemeCache(Arc<Mutex<HashMap<String, Scheme>>>);
+
+impl SchemeCache {
+    pub fn get(&self, host: &str) -> Option<Scheme> {
+        client::lock(&self.0).get(host).copied()
+    }
+
+    pub(crate) fn set(&self, host: &str, scheme: Scheme) {
+        client::lock(&self.0).insert(host.to_string(), scheme);
     }
 }
 

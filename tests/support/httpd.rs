@@ -180,10 +180,19 @@ fn serve_connection(stream: TcpStream, handler: &Handler) {
 }
 
 /// Reads one request; `Ok(None)` on a clean close. Answers `Expect: 100-continue` on `interim`.
+/// A TLS handshake (a client trying HTTPS first, as pinsign does on loopback hosts) gets what
+/// Go's HTTP server sends: a plain `400`, then the connection is closed.
 pub fn read_request(
     reader: &mut impl BufRead,
     interim: &mut impl Write,
 ) -> std::io::Result<Option<Request>> {
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        interim.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        )?;
+        interim.flush()?;
+        return Ok(None);
+    }
     let Some((start, headers)) = read_head(reader)? else {
         return Ok(None);
     };

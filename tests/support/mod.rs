@@ -7,7 +7,9 @@ It starts real components itself, each on `127.0.0.1` and a free port, and stops
   htpasswd basic auth, token auth (TLS or http) with a [`TokenServer`] run by this process;
 - [`Ferro`]: `ferro-oci-server`, an OCI 1.1 registry with the referrers API;
 - [`LyingRegistry`]: serves manifests that do not hash to the digest they claim, or a fixed status;
-- [`CountingProxy`]: an HTTP reverse proxy counting requests by method and path;
+- [`CountingProxy`]: an HTTP reverse proxy counting requests by method and path (and injecting
+  statuses, `Retry-After`, redirects);
+- [`fake`]: a server that never answers, a token server with an endless reply, a recorder;
 - [`images`]: images built with real buildah (vfs store, chroot isolation) and pushed or written to OCI
   layouts, and tiny synthetic images pushed over HTTP by [`RegClient`];
 - [`cosign_writer`]: cosign signatures (tag scheme and referrers) written without pinsign's code;
@@ -19,6 +21,7 @@ A missing tool fails the test with the command that installs it; nothing is skip
 pub mod client;
 pub mod cosign_check;
 pub mod cosign_writer;
+pub mod fake;
 pub mod ferro;
 pub mod httpd;
 pub mod images;
@@ -78,6 +81,7 @@ pub const HOST_VARS: &[&str] = &[
     "COSIGN_PASSWORD",
     "PINSIGN_REGISTRY_USERNAME",
     "PINSIGN_REGISTRY_PASSWORD",
+    "PINSIGN_REGISTRY_TOKEN",
     "COSIGN_REPOSITORY",
 ];
 
@@ -178,7 +182,19 @@ pub fn pinsign(home: &Path) -> assert_cmd::Command {
         cmd.env_remove(var);
     }
     cmd.env("HOME", home);
+    for (k, v) in hermetic_hosts(home) {
+        cmd.env(k, v);
+    }
     cmd
+}
+
+/// No registries.conf and no certs.d directories from the machine: a test that wants them sets
+/// `CONTAINERS_REGISTRIES_CONF` and `PINSIGN_CERTS_D` itself (a later `env` call wins).
+pub fn hermetic_hosts(home: &Path) -> [(&'static str, std::ffi::OsString); 2] {
+    [
+        ("CONTAINERS_REGISTRIES_CONF", "/dev/null".into()),
+        ("PINSIGN_CERTS_D", home.join("no-certs.d").into_os_string()),
+    ]
 }
 
 /// Like [`pinsign`], as a `std::process::Command` (for spawning, timing or piping).
@@ -188,6 +204,7 @@ pub fn pinsign_std(home: &Path) -> std::process::Command {
         cmd.env_remove(var);
     }
     cmd.env("HOME", home);
+    cmd.envs(hermetic_hosts(home));
     cmd
 }
 

@@ -19,6 +19,8 @@ use std::time::Duration;
 #[derive(Default)]
 struct State {
     log: Mutex<Vec<(String, String)>>,
+    /// The `Authorization` header of every request (`None`: none sent), in order.
+    authorizations: Mutex<Vec<Option<String>>>,
     connections: AtomicUsize,
     faults: Mutex<Vec<Fault>>,
     injected: Mutex<Vec<(String, String, u16)>>,
@@ -45,7 +47,33 @@ struct Fault {
     /// Matching requests still to forward before the fault starts (a registry that starts
     /// failing midway).
     skip: usize,
+    /// Extra response headers (`Retry-After`, ...).
+    headers: Vec<(String, String)>,
+    /// Answer with `Location: {redirect}{target}` (a redirect to storage).
+    redirect: Option<String>,
     remaining: usize,
+}
+
+/// An injected answer.
+struct Answer {
+    status: u16,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Fault {
+    fn new(method: &str, fragment: &str, status: u16, times: usize) -> Fault {
+        Fault {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            status,
+            body: String::new(),
+            skip: 0,
+            headers: Vec::new(),
+            redirect: None,
+            remaining: times,
+        }
+    }
 }
 
 impl State {
@@ -62,7 +90,7 @@ impl State {
     }
 
     /// The status to answer instead of forwarding, if a fault matches (and uses it up once).
-    fn take_fault(&self, request: &Request) -> Option<(u16, String)> {
+    fn take_fault(&self, request: &Request) -> Option<Answer> {
         let mut faults = self.faults.lock().unwrap();
         let fault = faults.iter_mut().find(|f| {
             f.remaining > 0
@@ -76,12 +104,20 @@ impl State {
         fault.remaining -= 1;
         let status = fault.status;
         let body = fault.body.clone();
+        let mut headers = fault.headers.clone();
+        if let Some(base) = &fault.redirect {
+            headers.push(("Location".into(), format!("{base}{}", request.target)));
+        }
         self.injected.lock().unwrap().push((
             request.method.clone(),
             request.target.clone(),
             status,
         ));
-        Some((status, body))
+        Some(Answer {
+            status,
+            body,
+            headers,
+        })
     }
 }
 
@@ -163,6 +199,7 @@ impl CountingProxy {
     /// Forgets the requests recorded so far.
     pub fn reset(&self) {
         self.state.log.lock().unwrap().clear();
+        self.state.authorizations.lock().unwrap().clear();
     }
 
     /// From now on, answer `status` (e.g. 500, 503) without forwarding to the next `times`
@@ -175,13 +212,37 @@ impl CountingProxy {
     /// Like [`CountingProxy::fail`], with a JSON body, e.g. a registry's
     /// `{"errors":[{"code":"MANIFEST_INVALID",...}]}`.
     pub fn fail_with(&self, method: &str, fragment: &str, status: u16, body: &str, times: usize) {
-        self.state.faults.lock().unwrap().push(Fault {
-            method: method.to_string(),
-            fragment: fragment.to_string(),
-            status,
+        self.push_fault(Fault {
             body: body.to_string(),
-            skip: 0,
-            remaining: times,
+            ..Fault::new(method, fragment, status, times)
+        });
+    }
+
+    /// Like [`CountingProxy::fail`], with response headers: `429` with `Retry-After: 1` is a
+    /// registry rate limiting.
+    pub fn fail_with_headers(
+        &self,
+        method: &str,
+        fragment: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        times: usize,
+    ) {
+        self.push_fault(Fault {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Fault::new(method, fragment, status, times)
+        });
+    }
+
+    /// Answer the next `times` matching requests with `307` to `{base}{target}`, as a registry
+    /// sends blob downloads to its storage (`base`: `http://127.0.0.1:PORT` of another server).
+    pub fn redirect(&self, method: &str, fragment: &str, base: &str, times: usize) {
+        self.push_fault(Fault {
+            redirect: Some(base.to_string()),
+            ..Fault::new(method, fragment, 307, times)
         });
     }
 
@@ -195,14 +256,19 @@ impl CountingProxy {
         after: usize,
         times: usize,
     ) {
-        self.state.faults.lock().unwrap().push(Fault {
-            method: method.to_string(),
-            fragment: fragment.to_string(),
-            status,
-            body: String::new(),
+        self.push_fault(Fault {
             skip: after,
-            remaining: times,
+            ..Fault::new(method, fragment, status, times)
         });
+    }
+
+    fn push_fault(&self, fault: Fault) {
+        self.state.faults.lock().unwrap().push(fault);
+    }
+
+    /// The `Authorization` header of every request so far (`None`: the request had none).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.state.authorizations.lock().unwrap().clone()
     }
 
     /// Forgets all faults not yet used up.
@@ -266,9 +332,23 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             .lock()
             .unwrap()
             .push((request.method.clone(), request.target.clone()));
-        if let Some((status, body)) = state.take_fault(&request) {
+        state
+            .authorizations
+            .lock()
+            .unwrap()
+            .push(request.header("authorization").map(str::to_string));
+        if let Some(Answer {
+            status,
+            body,
+            headers,
+        }) = state.take_fault(&request)
+        {
+            let extra: String = headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}\r\n"))
+                .collect();
             let answer = format!(
-                "HTTP/1.1 {status} Injected Fault\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "HTTP/1.1 {status} Injected Fault\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
                 body.len()
             );
             if to_client

@@ -105,6 +105,17 @@ impl Registry {
     }
 
     pub fn start(kind: RegistryKind) -> Registry {
+        Registry::start_with_realm(kind, &|token: &TokenServer| token.realm())
+    }
+
+    /// TLS + token auth whose challenge names the realm `realm(token server)` instead of
+    /// `http://127.0.0.1:PORT/token`: e.g. the same server as `http://[::ffff:127.0.0.1]:PORT/token`,
+    /// a plain-HTTP realm on a host the loopback rule does not cover.
+    pub fn token_with_realm(realm: &dyn Fn(&TokenServer) -> String) -> Registry {
+        Registry::start_with_realm(RegistryKind::Token, realm)
+    }
+
+    fn start_with_realm(kind: RegistryKind, realm: &dyn Fn(&TokenServer) -> String) -> Registry {
         let started = Instant::now();
         let binary = require_tool("docker-registry");
         let dir = tempfile::Builder::new()
@@ -148,7 +159,7 @@ impl Registry {
         if let Some(token) = &token {
             auth = format!(
                 "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-                token.realm(),
+                realm(token),
                 ca.as_ref().unwrap().cert.display()
             );
         }

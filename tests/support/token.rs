@@ -9,6 +9,13 @@
 //! Policy: `GET /token?service=..&scope=..` with Basic credentials. `writer` gets every action it asks
 //! for; `reader` gets only `pull`; anonymous requests get a token with no access at all (so the registry
 //! answers 401 `insufficient_scope`); wrong credentials get 401. `service` must match.
+//!
+//! It also takes the OAuth2 refresh-token grant of the distribution token spec (`oauth.md`), what
+//! `docker login` sets up for Azure and OIDC-backed registries: `POST /token` with the form
+//! `grant_type=refresh_token&refresh_token=..&service=..&scope=..&client_id=..`. The refresh
+//! tokens [`WRITER_IDENTITY_TOKEN`] and [`READER_IDENTITY_TOKEN`] stand for `writer` and `reader`;
+//! another one gets 401, a missing `client_id` or another grant 400. The reply is
+//! `{"access_token", "scope", "expires_in"}`, as the spec has it.
 
 use super::httpd::{Request, Response, Server};
 use super::pki::{pem_cert_der, Ca};
@@ -26,13 +33,26 @@ pub const SERVICE: &str = "pinsign-test-registry";
 /// `issuer` the test registries trust.
 pub const ISSUER: &str = "pinsign-test-token-issuer";
 
+/// The identity (refresh) token that stands for `writer` in the refresh-token grant.
+pub const WRITER_IDENTITY_TOKEN: &str = "writer-identity-token-7f3a";
+/// The identity token that stands for `reader`.
+pub const READER_IDENTITY_TOKEN: &str = "reader-identity-token-91c2";
+
 /// One request the token server answered.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
-    /// Basic user name, `None` if anonymous.
+    /// `GET` (Basic or anonymous) or `POST` (refresh-token grant).
+    pub method: String,
+    /// The user the credentials stand for, `None` if anonymous.
     pub user: Option<String>,
     /// The `scope` parameters as sent (percent-decoded).
     pub scopes: Vec<String>,
+    /// `grant_type` of a POST.
+    pub grant: Option<String>,
+    /// `client_id` of a POST.
+    pub client_id: Option<String>,
+    /// The `Authorization` header as received.
+    pub authorization: Option<String>,
 }
 
 struct State {
@@ -74,6 +94,15 @@ impl TokenServer {
         format!("http://{}/token", self.server.host())
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.server
+            .host()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("127.0.0.1:PORT")
+    }
+
     /// How many requests reached the token endpoint (any outcome).
     pub fn requests(&self) -> usize {
         self.state.count.load(Ordering::SeqCst)
@@ -87,52 +116,103 @@ impl TokenServer {
 
 fn handle(state: &State, req: &Request) -> Response {
     state.count.fetch_add(1, Ordering::SeqCst);
-    let query = req.query();
-    let scopes: Vec<String> = query
+    let params = if req.method == "POST" {
+        form(&req.body)
+    } else {
+        req.query()
+    };
+    let scopes: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' ').map(str::to_string))
         .filter(|s| !s.is_empty())
         .collect();
-    let (response, user) = answer(state, req, &query, &scopes);
-    state
-        .log
-        .lock()
-        .unwrap()
-        .push(TokenRequest { user, scopes });
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (response, user) = answer(state, req, &params, &scopes);
+    state.log.lock().unwrap().push(TokenRequest {
+        method: req.method.clone(),
+        user,
+        scopes,
+        grant: get("grant_type"),
+        client_id: get("client_id"),
+        authorization: req.header("authorization").map(str::to_string),
+    });
     response
+}
+
+/// An `application/x-www-form-urlencoded` body, percent-decoded.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                super::httpd::percent_decode(k),
+                super::httpd::percent_decode(v),
+            )
+        })
+        .collect()
 }
 
 fn answer(
     state: &State,
     req: &Request,
-    query: &[(String, String)],
+    params: &[(String, String)],
     scopes: &[String],
 ) -> (Response, Option<String>) {
     let error = |status: u16, message: &str, user: Option<String>| {
         let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]});
         (Response::new(status).json(&body), user)
     };
-    if req.method != "GET" || req.path() != "/token" {
-        return error(404, "only GET /token is served", None);
+    if req.path() != "/token" || !(req.method == "GET" || req.method == "POST") {
+        return error(404, "only GET and POST /token are served", None);
     }
-    let service = query.iter().find(|(k, _)| k == "service").map(|(_, v)| v);
-    if service.is_some_and(|s| s != SERVICE) {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if get("service").is_some_and(|s| s != SERVICE) {
         return error(400, "unknown service", None);
     }
-    let user = match basic_credentials(req) {
-        None => None,
-        Some((name, password)) => match state.users.iter().find(|u| u.name == name) {
-            Some(u) if u.password == password => Some(u.name.to_string()),
-            _ => return error(401, "invalid username or password", Some(name)),
-        },
+    let user = if req.method == "POST" {
+        if get("grant_type") != Some("refresh_token") {
+            return error(400, "only grant_type=refresh_token is served", None);
+        }
+        if get("client_id").is_none_or(str::is_empty) {
+            return error(400, "client_id is required", None);
+        }
+        match get("refresh_token") {
+            Some(WRITER_IDENTITY_TOKEN) => Some("writer".to_string()),
+            Some(READER_IDENTITY_TOKEN) => Some("reader".to_string()),
+            _ => return error(401, "invalid refresh token", None),
+        }
+    } else {
+        match basic_credentials(req) {
+            None => None,
+            Some((name, password)) => match state.users.iter().find(|u| u.name == name) {
+                Some(u) if u.password == password => Some(u.name.to_string()),
+                _ => return error(401, "invalid username or password", Some(name)),
+            },
+        }
     };
     let access: Vec<(String, String, Vec<String>)> = scopes
         .iter()
         .filter_map(|scope| grant(user.as_deref(), scope))
         .collect();
     let token = mint(state, user.as_deref(), &access);
-    let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300});
+    let body = if req.method == "POST" {
+        serde_json::json!({"access_token": token, "scope": scopes.join(" "), "expires_in": 300})
+    } else {
+        serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+    };
     (Response::new(200).json(&body), user)
 }
 
