@@ -778,3 +778,41 @@ fn timeouts_are_checked_as_usage() {
     ]);
     cmd.outcome().only_error(2, &["--registry-token"]);
 }
+
+/// Deleting a manifest (how `rotate --prune-old` removes an old signature artifact) asks a
+/// token registry for the `delete` action, which Distribution requires for a DELETE; a pull or
+/// push token would be refused.
+#[test]
+fn a_delete_asks_for_the_delete_action() {
+    let reg = Registry::token_http();
+    let ep = reg.endpoint();
+    let image = ep.push_synthetic("del/app", None, 901);
+    let creds = ep.creds.clone().expect("writer credentials");
+    let registry = pinsign::registry::Registry::new(pinsign::registry::RegistryOptions {
+        credentials: Some(pinsign::registry::Credentials::new(
+            creds.0,
+            creds.1,
+            pinsign::registry::CredentialSource::Given("test".into()),
+        )),
+        ..Default::default()
+    })
+    .unwrap();
+    let repo = pinsign::reference::Repository::parse(&ep.image("del/app")).unwrap();
+    let digest = pinsign::reference::Digest::parse(&image.digest).unwrap();
+    let deleted = support::block_on(registry.delete_manifest(&repo, &digest)).unwrap();
+    assert!(deleted);
+    assert_eq!(ep.get_manifest("del/app", &image.digest).status, 404);
+    let scopes: Vec<String> = reg
+        .token_server()
+        .unwrap()
+        .log()
+        .into_iter()
+        .flat_map(|r| r.scopes)
+        .collect();
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "repository:del/app:pull,push,delete"),
+        "{scopes:?}"
+    );
+}

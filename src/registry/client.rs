@@ -28,26 +28,42 @@ use super::{RegistryOptions, Scheme, MANIFEST_ACCEPT};
 use crate::error::UsageError;
 use crate::reference::Repository;
 
-/// What a request needs on its repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request needs on its repository, in increasing order of rights: a token fetched
+/// for one serves every request that needs no more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
     Pull,
     Push,
+    /// Deleting a manifest (`rotate --prune-old` removing an old signature artifact); token
+    /// registries grant it as its own action.
+    Delete,
 }
 
 impl Access {
-    /// "pull from" / "push to", for messages.
+    /// "pull from" / "push to" / "delete from", for messages.
     pub fn verb(self) -> &'static str {
         match self {
             Access::Pull => "pull from",
             Access::Push => "push to",
+            Access::Delete => "delete from",
+        }
+    }
+
+    /// The token scope's actions for this access.
+    pub(super) fn actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::Push => "pull,push",
+            Access::Delete => "pull,push,delete",
         }
     }
 }
 
 pub(super) struct Token {
     pub(super) value: Zeroizing<String>,
-    pub(super) push: bool,
+    /// What the token was asked for (a registry may have granted less; it then answers 401
+    /// and the request says so).
+    pub(super) access: Access,
 }
 
 /// How many attempts a request that got no answer at all gets: each costs a full timeout.
@@ -564,7 +580,7 @@ impl Registry {
         access: Access,
     ) -> Result<Option<Zeroizing<String>>, RegistryError> {
         if let Some(t) = lock(&self.tokens).get(&key(repo)) {
-            if t.push || access == Access::Pull {
+            if t.access >= access {
                 return Ok(Some(Zeroizing::new(format!("Bearer {}", t.value.as_str()))));
             }
         }

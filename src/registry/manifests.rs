@@ -282,7 +282,7 @@ impl Registry {
                 repo,
                 reqwest::Method::DELETE,
                 &path,
-                Access::Push,
+                Access::Delete,
                 HeaderMap::new(),
                 None,
             )

@@ -37,7 +37,7 @@ impl Registry {
     ) -> Result<Zeroizing<String>, RegistryError> {
         let _guard = self.token_fetch.lock().await;
         if let Some(t) = lock(&self.tokens).get(&key(repo)) {
-            if t.push || access == Access::Pull {
+            if t.access >= access {
                 return Ok(t.value.clone());
             }
         }
@@ -53,8 +53,13 @@ impl Registry {
         let url = self.check_realm(repo, &realm)?;
         let realm_host = origin(&url);
         let client = self.client(&realm_host, &self.policy(&realm_host)?)?;
-        let push = access == Access::Push || lock(&self.push_repos).contains(&key(repo));
-        let actions = if push { "pull,push" } else { "pull" };
+        // A repository this process will push to gets push rights with its first token.
+        let access = if lock(&self.push_repos).contains(&key(repo)) {
+            access.max(Access::Push)
+        } else {
+            access
+        };
+        let actions = access.actions();
         let scope = format!("repository:{}:{actions}", repo.path());
         let creds = self.credentials(repo).await?;
         let send_error = |e: reqwest::Error| {
@@ -186,7 +191,7 @@ impl Registry {
             key(repo),
             Token {
                 value: value.clone(),
-                push,
+                access,
             },
         );
         Ok(value)
