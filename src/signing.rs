@@ -2,6 +2,10 @@
 Making signatures: the one path from a key and a pinned image to a signature stored in the
 registry. `sign-digest`, `build-push --sign` and `rotate` all sign through [`Signer`].
 
+Two formats, chosen by the [`Placement`]: cosign's simple signing (the `.sig` tag, or an
+`artifact.sig.v1` referrer) and the Sigstore bundle `cosign sign --key --tlog-upload=false`
+(v3) writes ([`crate::bundle::image_bundle`], attached by [`crate::storage::store_bundle`]).
+
 It takes only a [`PinnedImage`], which only the registry can make, so a tag never reaches
 it. Options are plain data ([`SignOptions`]); the key is loaded once per process (scrypt is
 the slowest part of a signature) and shared by every image of a batch.
@@ -9,11 +13,13 @@ the slowest part of a signature) and shared by every image of a batch.
 
 use std::collections::BTreeMap;
 
+use crate::bundle;
 use crate::keys::{PasswordSource, SigningKey};
 use crate::reference::{Digest, Repository};
 use crate::registry::{PinnedImage, Registry};
 use crate::signature::SignatureLayer;
 use crate::storage::{self, Stored};
+pub use crate::storage::{Format, ReferrersVia, Via};
 
 /// Where a signature goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,14 @@ pub enum Placement {
     /// An OCI 1.1 referrers artifact beside the image (it has no repository of its own: a
     /// referrer must live where its subject is).
     Referrers,
+    /// A Sigstore bundle (cosign v3's format): a referrer manifest in the image's repository
+    /// or in `repository` (cosign v3.0.5 and later write to `COSIGN_REPOSITORY`, v3.1.0 and
+    /// later read from it), listed through the referrers API or the referrers tag index as
+    /// `via` says.
+    Bundle {
+        via: ReferrersVia,
+        repository: Option<Repository>,
+    },
 }
 
 impl Default for Placement {
@@ -38,8 +52,20 @@ impl Placement {
         match self {
             Placement::Tag {
                 repository: Some(r),
+            }
+            | Placement::Bundle {
+                repository: Some(r),
+                ..
             } => r,
             _ => image,
+        }
+    }
+
+    /// The format written here.
+    pub fn format(&self) -> Format {
+        match self {
+            Placement::Tag { .. } | Placement::Referrers => Format::SimpleSigning,
+            Placement::Bundle { .. } => Format::Bundle,
         }
     }
 }
@@ -50,7 +76,8 @@ pub struct SignOptions {
     /// The private key: a file path or `env://VAR`.
     pub key: String,
     pub password: PasswordSource,
-    /// `-a KEY=VALUE`: the payload's `optional` map.
+    /// `-a KEY=VALUE`: the payload's `optional` map (in a bundle: the statement subject's
+    /// `annotations`).
     pub annotations: BTreeMap<String, String>,
     pub placement: Placement,
     /// On an index, also sign every child manifest.
@@ -87,6 +114,13 @@ pub struct Signed {
     pub layers: usize,
     /// `signed`, or `unchanged` when the same signature was already stored.
     pub status: Status,
+    /// `simplesigning` or `bundle`.
+    pub format: Format,
+    /// How verifiers find it: `sig-tag`, `referrers-api` or `referrers-tag`.
+    pub via: Via,
+    /// The referrers tag index listing it (`REG/REPO:sha256-<hex>`), with `referrers-tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
 }
 
 impl Signed {
@@ -102,20 +136,34 @@ impl Signed {
             } else {
                 Status::Unchanged
             },
+            format: stored.format,
+            via: stored.via,
+            index: stored.index,
         }
     }
 
-    /// `signed REG/REPO@sha256:... (signature REF[, already there])`.
+    /// `signed REG/REPO@sha256:... (signature REF[, already there])`; for a bundle
+    /// `(bundle REF via the referrers API|listed in REG/REPO:sha256-<hex>[, already there])`.
     pub fn text_line(&self) -> String {
         let note = if self.status == Status::Unchanged {
             ", already there"
         } else {
             ""
         };
-        format!(
-            "signed {} (signature {}{note})",
-            self.pinned, self.signature_ref
-        )
+        match (self.format, &self.index) {
+            (Format::SimpleSigning, _) => format!(
+                "signed {} (signature {}{note})",
+                self.pinned, self.signature_ref
+            ),
+            (Format::Bundle, Some(index)) => format!(
+                "signed {} (bundle {} listed in {index}{note})",
+                self.pinned, self.signature_ref
+            ),
+            (Format::Bundle, None) => format!(
+                "signed {} (bundle {} via the referrers API{note})",
+                self.pinned, self.signature_ref
+            ),
+        }
     }
 }
 
@@ -166,12 +214,19 @@ impl Signer {
         image: &PinnedImage,
         placement: &Placement,
     ) -> anyhow::Result<Signed> {
-        let layer = SignatureLayer::sign(image, &self.annotations, &self.key);
         let stored = match placement {
             Placement::Tag { repository } => {
+                let layer = SignatureLayer::sign(image, &self.annotations, &self.key);
                 storage::store_in_tag(registry, &layer, repository.as_ref()).await?
             }
-            Placement::Referrers => storage::store_as_referrer(registry, &layer).await?,
+            Placement::Referrers => {
+                let layer = SignatureLayer::sign(image, &self.annotations, &self.key);
+                storage::store_as_referrer(registry, &layer).await?
+            }
+            Placement::Bundle { via, repository } => {
+                let built = bundle::image_bundle(image.digest(), &self.annotations, &self.key);
+                storage::store_bundle(registry, image, &built, *via, repository.as_ref()).await?
+            }
         };
         Ok(Signed::new(image, stored))
     }

@@ -3,6 +3,12 @@
 //! sigstore-js builds; keys come from Node's crypto. Then the OCI pieces against real
 //! registries: a bundle referrer on ferro-oci-server (referrers API) and on CNCF Distribution
 //! through the referrers tag index, read back and verified by both implementations.
+//!
+//! Then the commands, end to end on both registry kinds: `pinsign sign-digest --format bundle`
+//! (read back by the independent `support::bundle_check`, verified by sigstore-js),
+//! `pinsign verify` of bundles attached by the independent `support::bundle_writer` (cosign v3's
+//! way), refusals with their reasons, the three formats side by side, what is skipped, a referrers
+//! tag pinsign must not touch, signature repositories and request counts.
 
 use pinsign::media_types::{BUNDLE_V03, OCI_INDEX};
 use std::collections::BTreeMap;
@@ -20,8 +26,17 @@ use pinsign::registry::Descriptor;
 use pinsign::signature::BlobData;
 use serde_json::json;
 
+use crate::support::bundle_check::{
+    self, expected_statement, referrers_of, stored_bundles, StoredBundle,
+};
+use crate::support::bundle_writer::attach_bundle;
+use crate::support::client::OCI_MANIFEST;
+use crate::support::cosign_check::sig_tag_bytes;
+use crate::support::cosign_writer::{pem_der, spki_fingerprint, Subject};
+use crate::support::outcome::{Outcome, RunExt as _};
 use crate::support::sigstore_js::{JsKey, SigstoreJs};
-use crate::support::{block_on, Endpoint, Ferro, Registry};
+use crate::support::test_keys::{self, TestKey};
+use crate::support::{block_on, Endpoint, Ferro, Registry, SyntheticImage};
 
 fn signing_key(k: &JsKey) -> SigningKey {
     SigningKey::load(k.key.to_str().unwrap(), &PasswordSource::default()).expect("load Node's key")
@@ -450,4 +465,501 @@ fn bundle_referrer_through_the_referrers_tag_on_distribution() {
         &node_key.public,
     );
     assert_eq!(n, 2, "{}", String::from_utf8_lossy(&list.body));
+}
+
+// ------------------------------------------------ pinsign sign-digest --format bundle / verify
+
+/// A registry of either kind, reached over plain http: ferro-oci-server (referrers API) or CNCF
+/// Distribution 2.8 (none: the referrers tag schema).
+struct Target {
+    ep: Endpoint,
+    api: bool,
+    _ferro: Option<Ferro>,
+    _dist: Option<Registry>,
+}
+
+impl Target {
+    fn start(api: bool) -> Target {
+        if api {
+            let ferro = Ferro::start();
+            Target {
+                ep: ferro.endpoint(),
+                api,
+                _ferro: Some(ferro),
+                _dist: None,
+            }
+        } else {
+            let dist = Registry::http();
+            Target {
+                ep: dist.endpoint(),
+                api,
+                _ferro: None,
+                _dist: Some(dist),
+            }
+        }
+    }
+
+    /// `referrers-api` or `referrers-tag`: how bundles are listed here.
+    fn via(&self) -> &'static str {
+        if self.api {
+            "referrers-api"
+        } else {
+            "referrers-tag"
+        }
+    }
+
+    fn pinsign(&self, home: &std::path::Path) -> assert_cmd::Command {
+        crate::sign_common::pinsign(home, &self.ep)
+    }
+
+    fn sign(&self, home: &std::path::Path, key: &TestKey, args: &[&str]) -> Outcome {
+        crate::sign_common::sign(home, &self.ep, key, args)
+    }
+
+    fn verify(&self, home: &std::path::Path, args: &[&str]) -> Outcome {
+        let mut cmd = self.pinsign(home);
+        cmd.arg("verify").args(args);
+        cmd.outcome()
+    }
+
+    fn subject(&self, image: &SyntheticImage) -> Subject {
+        Subject {
+            media_type: OCI_MANIFEST.to_string(),
+            digest: image.digest.clone(),
+            size: image.manifest.len() as u64,
+        }
+    }
+
+    fn stored(&self, image: &SyntheticImage) -> Vec<StoredBundle> {
+        self.stored_in(&image.repo, image)
+    }
+
+    fn stored_in(&self, repo: &str, image: &SyntheticImage) -> Vec<StoredBundle> {
+        stored_bundles(
+            &self.ep,
+            repo,
+            &image.digest,
+            OCI_MANIFEST,
+            image.manifest.len() as u64,
+        )
+    }
+}
+
+fn fingerprint(public_pem: &str) -> String {
+    spki_fingerprint(&pem_der(public_pem, "PUBLIC KEY"))
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// `pinsign sign-digest --format bundle` writes what cosign v3 writes (checked by the
+/// independent reader, byte for byte against cosign's manifest and bundle shape), sigstore-js
+/// verifies the bundle as fetched from the registry and finds the image digest in its
+/// statement, re-signing is idempotent, a second key adds a second bundle, and `pinsign verify`
+/// reports each with its format, where it was found and its key.
+fn pinsign_bundle_in_a_registry(api: bool) {
+    let t = Target::start(api);
+    let js = SigstoreJs::require();
+    let home = crate::support::temp_dir();
+    let keys = test_keys::keys();
+    let image = t.ep.push_synthetic("team/app", Some("v1"), 90);
+    let tagged = t.ep.image("team/app:v1");
+
+    let out = t
+        .sign(
+            home.path(),
+            &keys[0],
+            &[
+                &tagged,
+                "--format",
+                "bundle",
+                "-a",
+                "team=payments",
+                "-o",
+                "json",
+            ],
+        )
+        .ok();
+    let report = out.json();
+    let signed = &report[0]["signatures"][0];
+    assert_eq!(signed["status"], "signed", "{out}");
+    assert_eq!(signed["format"], "bundle");
+    assert_eq!(signed["via"], t.via());
+    let index_ref = t.ep.image(&format!(
+        "team/app:{}",
+        bundle_check::referrers_tag(&image.digest)
+    ));
+    if api {
+        assert!(signed.get("index").is_none(), "{out}");
+    } else {
+        assert_eq!(signed["index"], index_ref.as_str());
+        assert_eq!(t.ep.referrers("team/app", &image.digest).status, 404);
+    }
+
+    let stored = t.stored(&image);
+    assert_eq!(stored.len(), 1, "one bundle referrer");
+    let bundle = &stored[0];
+    assert_eq!(
+        signed["signature_manifest_digest"],
+        bundle.manifest_digest.as_str()
+    );
+    assert_eq!(
+        signed["signature_ref"],
+        t.ep.image(&format!("team/app@{}", bundle.manifest_digest))
+    );
+    assert_eq!(
+        bundle.statement_text,
+        expected_statement(&image.digest, &[("team", "payments")]),
+        "the statement cosign v3 signs, byte for byte"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&bundle.bundle).unwrap();
+    assert_eq!(
+        doc["verificationMaterial"]["publicKey"]["hint"],
+        bundle_check::key_hint(&keys[0].public_pem)
+    );
+    // The independent implementation verifies it as fetched, and the statement names the image.
+    let v = js
+        .verify(&bundle.bundle, &[&keys[1].public, &keys[0].public], None)
+        .expect("sigstore-js verifies pinsign's stored bundle");
+    assert_eq!(v.media_type, BUNDLE_V03);
+    assert_eq!(
+        v.statement["subject"][0]["digest"]["sha256"],
+        image.digest.strip_prefix("sha256:").unwrap()
+    );
+    assert!(js.verify(&bundle.bundle, &[&keys[1].public], None).is_err());
+    // A bundle only: no .sig tag.
+    assert!(sig_tag_bytes(&t.ep, "team/app", &image.digest).is_none());
+    let listed_before = referrers_of(&t.ep, "team/app", &image.digest);
+
+    // Again with the same key: unchanged, nothing written (although a manifest carries its
+    // creation time, so writing again would add a second referrer).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = t
+        .sign(
+            home.path(),
+            &keys[0],
+            &[
+                &image.pinned,
+                "--format",
+                "bundle",
+                "-a",
+                "team=payments",
+                "-o",
+                "json",
+            ],
+        )
+        .ok();
+    let again = &out.json()[0]["signatures"][0];
+    assert_eq!(again["status"], "unchanged", "{out}");
+    assert_eq!(
+        again["signature_manifest_digest"],
+        bundle.manifest_digest.as_str()
+    );
+    let listed = referrers_of(&t.ep, "team/app", &image.digest);
+    assert_eq!(listed.raw, listed_before.raw, "nothing written");
+    let out = t
+        .sign(
+            home.path(),
+            &keys[0],
+            &[&image.pinned, "--format", "bundle", "-a", "team=payments"],
+        )
+        .ok();
+    assert!(out.stdout.contains("already there"), "{out}");
+
+    // A second key: a second bundle; the first is kept byte for byte.
+    t.sign(
+        home.path(),
+        &keys[1],
+        &[&image.pinned, "--format", "bundle", "-a", "team=payments"],
+    )
+    .ok();
+    let stored = t.stored(&image);
+    assert_eq!(stored.len(), 2);
+    assert!(stored
+        .iter()
+        .any(|s| s.manifest_digest == bundle.manifest_digest));
+    for (s, key) in stored.iter().zip([&keys[0], &keys[1]].iter().cycle()) {
+        let by0 = js.verify(&s.bundle, &[&keys[0].public], None).is_ok();
+        let by1 = js.verify(&s.bundle, &[&keys[1].public], None).is_ok();
+        assert!(
+            by0 != by1,
+            "each bundle verifies with exactly one key ({key:?})"
+        );
+    }
+
+    // pinsign verify: both, each with format, place and key.
+    let out = t
+        .verify(
+            home.path(),
+            &[
+                &tagged,
+                "--key",
+                path(&keys[0].public),
+                "--key",
+                path(&keys[1].public),
+                "-a",
+                "team=payments",
+                "-o",
+                "json",
+            ],
+        )
+        .ok();
+    let report = &out.json()[0];
+    assert_eq!(report["verified"], true, "{out}");
+    let sigs = report["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2, "{out}");
+    let mut fps: Vec<&str> = Vec::new();
+    for s in sigs {
+        assert_eq!(s["format"], "bundle");
+        assert_eq!(s["via"], t.via());
+        assert_eq!(s["verified"], true);
+        assert_eq!(s["bundle"]["media_type"], BUNDLE_V03);
+        assert_eq!(s["bundle"]["predicate_type"], COSIGN_SIGN_PREDICATE_TYPE);
+        assert_eq!(s["annotations"]["team"], "payments");
+        assert_eq!(s["payload"]["predicateType"], COSIGN_SIGN_PREDICATE_TYPE);
+        let location = s["location"].as_str().unwrap();
+        assert!(
+            stored
+                .iter()
+                .any(|b| location == t.ep.image(&format!("team/app@{}", b.manifest_digest))),
+            "{location}"
+        );
+        if api {
+            assert!(s.get("listed_in").is_none());
+        } else {
+            assert_eq!(s["listed_in"], index_ref.as_str());
+        }
+        fps.push(s["key"].as_str().unwrap());
+    }
+    fps.sort();
+    let mut want = vec![
+        fingerprint(&keys[0].public_pem),
+        fingerprint(&keys[1].public_pem),
+    ];
+    want.sort();
+    assert_eq!(fps, want);
+
+    // The text output says the same.
+    let out = t
+        .verify(
+            home.path(),
+            &[&image.pinned, "--key", path(&keys[0].public)],
+        )
+        .ok();
+    assert!(out.stdout.contains("1 of 2 signatures valid, by"), "{out}");
+    let place = if api {
+        "(referrers API)".to_string()
+    } else {
+        format!("(listed in {index_ref})")
+    };
+    assert!(
+        out.stderr
+            .contains(&format!("signature 1/2: bundle sha256:")),
+        "{out}"
+    );
+    assert!(out.stderr.contains(&place), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "valid, by {} ({})",
+            path(&keys[0].public),
+            fingerprint(&keys[0].public_pem)
+        )),
+        "{out}"
+    );
+
+    // --mode restricts: tag finds bundles only through the referrers tag, referrers only
+    // through the API.
+    let only = |mode: &str| {
+        t.verify(
+            home.path(),
+            &[
+                &image.pinned,
+                "--key",
+                path(&keys[0].public),
+                "--mode",
+                mode,
+            ],
+        )
+    };
+    if api {
+        only("referrers").ok();
+        only("tag").error(
+            1,
+            &[
+                "no signatures found",
+                &bundle_check::referrers_tag(&image.digest),
+            ],
+        );
+    } else {
+        only("tag").ok();
+        only("referrers").error(1, &["does not support the OCI 1.1 referrers API", "404"]);
+    }
+}
+
+#[test]
+fn pinsign_bundle_on_ferro() {
+    pinsign_bundle_in_a_registry(true);
+}
+
+#[test]
+fn pinsign_bundle_on_distribution() {
+    pinsign_bundle_in_a_registry(false);
+}
+
+/// A bundle sigstore-js made, attached as cosign v3 attaches it (the independent writer: API
+/// on ferro, go-containerregistry's referrers tag on Distribution), verifies with `pinsign
+/// verify`; tampered envelope, another image's digest, another key, another predicate and a
+/// malformed blob are refused, each with its reason, and nothing panics.
+fn sigstore_js_bundles_in_a_registry(api: bool) {
+    let t = Target::start(api);
+    let js = SigstoreJs::require();
+    let home = crate::support::temp_dir();
+    let node_key = js.keygen();
+    let other_key = js.keygen();
+    let image = t.ep.push_synthetic("js/app", Some("v1"), 91);
+    let subject = t.subject(&image);
+    let good = js.sign_image(&node_key, &image.digest, &[("team", "payments")], None);
+    attach_bundle(&t.ep, "js/app", &subject, &good, "2026-01-02T03:04:05Z");
+    let key = path(&node_key.public);
+    let out = t
+        .verify(
+            home.path(),
+            &[
+                &image.pinned,
+                "--key",
+                key,
+                "-a",
+                "team=payments",
+                "-o",
+                "json",
+            ],
+        )
+        .ok();
+    let sig = &out.json()[0]["signatures"][0];
+    assert_eq!(sig["verified"], true, "{out}");
+    assert_eq!(sig["format"], "bundle");
+    assert_eq!(sig["via"], t.via());
+    assert_eq!(sig["key_source"], key);
+    assert_eq!(
+        sig["key"],
+        fingerprint(&std::fs::read_to_string(&node_key.public).unwrap())
+    );
+    assert_eq!(sig["bundle"]["subjects"], json!([image.digest]));
+
+    // Another image, signed only with bad bundles.
+    let bad = t.ep.push_synthetic("js/bad", Some("v1"), 92);
+    let bad_subject = t.subject(&bad);
+    let for_bad = js.sign_image(&node_key, &bad.digest, &[("team", "payments")], None);
+    let mut doc: serde_json::Value = serde_json::from_slice(&for_bad).unwrap();
+    let b64e = base64::engine::general_purpose::STANDARD;
+    let payload = b64e
+        .decode(doc["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let forged = String::from_utf8(payload)
+        .unwrap()
+        .replace("payments", "paymentz");
+    doc["dsseEnvelope"]["payload"] = json!(b64(forged.as_bytes()));
+    let tampered = serde_json::to_vec(&doc).unwrap();
+    let replayed = js.sign_image(&node_key, &image.digest, &[("team", "payments")], None);
+    let other_key_bundle = js.sign_image(&other_key, &bad.digest, &[("team", "payments")], None);
+    let slsa = js.sign_image(
+        &node_key,
+        &bad.digest,
+        &[("team", "payments")],
+        Some("https://slsa.dev/provenance/v1"),
+    );
+    let cases: [(&[u8], &str, &str); 5] = [
+        (
+            &tampered,
+            "wrong-key",
+            "no key verified the signature (tried 1 key(s))",
+        ),
+        (&replayed, "other-digest", "replayed signature"),
+        (
+            &other_key_bundle,
+            "wrong-key",
+            "it was made with another key or the bundle was altered",
+        ),
+        (
+            &slsa,
+            "unknown-predicate",
+            "an attestation is not a signature",
+        ),
+        (b"{not a bundle", "malformed", "malformed bundle"),
+    ];
+    let mut by_manifest = std::collections::BTreeMap::new();
+    for (i, (bytes, kind, _)) in cases.iter().enumerate() {
+        let created = format!("2026-01-02T03:04:1{i}Z");
+        let digest = attach_bundle(&t.ep, "js/bad", &bad_subject, bytes, &created);
+        by_manifest.insert(t.ep.image(&format!("js/bad@{digest}")), *kind);
+    }
+    let verify_bad = |extra: &[&str]| {
+        let mut args = vec![bad.pinned.as_str(), "--key", key, "-a", "team=payments"];
+        args.extend_from_slice(extra);
+        t.verify(home.path(), &args)
+    };
+    let out = verify_bad(&["-o", "json"]).code(1);
+    let report = &out.json()[0];
+    assert_eq!(report["verified"], false);
+    let sigs = report["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 5, "{out}");
+    for s in sigs {
+        let want = by_manifest[s["location"].as_str().unwrap()];
+        assert_eq!(s["bundle"]["reason_kind"], want, "{s}");
+        assert_eq!(s["verified"], false);
+        assert_eq!(s["format"], "bundle");
+    }
+    let replay = sigs
+        .iter()
+        .find(|s| s["bundle"]["reason_kind"] == "other-digest")
+        .unwrap();
+    assert_eq!(
+        replay["key_source"], key,
+        "signed by the key, for another image"
+    );
+    // The text output names each reason.
+    let out = verify_bad(&[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("is NOT verified: none of 5 signatures passed"),
+        "{out}"
+    );
+    for (_, _, reason) in &cases {
+        assert!(out.stderr.contains(reason), "{reason}:\n{out}");
+    }
+    // Another predicate is accepted when asked for.
+    let out = verify_bad(&[
+        "--predicate-type",
+        "https://slsa.dev/provenance/v1",
+        "-o",
+        "json",
+    ])
+    .ok();
+    let report = out.json();
+    let ok: Vec<&serde_json::Value> = report[0]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .collect();
+    assert_eq!(ok.len(), 1, "{out}");
+    assert_eq!(
+        ok[0]["bundle"]["predicate_type"],
+        "https://slsa.dev/provenance/v1"
+    );
+    // With the other key too, its bundle verifies.
+    let out = verify_bad(&["--key", path(&other_key.public), "-o", "json"]).ok();
+    assert_eq!(out.json()[0]["verified"], true);
+}
+
+#[test]
+fn sigstore_js_bundles_on_ferro() {
+    sigstore_js_bundles_in_a_registry(true);
+}
+
+#[test]
+fn sigstore_js_bundles_on_distribution() {
+    sigstore_js_bundles_in_a_registry(false);
 }

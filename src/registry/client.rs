@@ -56,6 +56,8 @@ pub struct Registry {
     /// Serialises token fetches so concurrent jobs share one token per scope.
     token_fetch: tokio::sync::Mutex<()>,
     requests: AtomicU64,
+    /// Which registries have the OCI 1.1 referrers API (see `referrers`).
+    pub(super) referrers_api: super::referrers::ApiCache,
 }
 
 impl std::fmt::Debug for Registry {
@@ -102,6 +104,7 @@ impl Registry {
             push_repos: Mutex::new(HashSet::new()),
             token_fetch: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
+            referrers_api: Default::default(),
         })
     }
 

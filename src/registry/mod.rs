@@ -23,6 +23,7 @@ pub mod error;
 mod manifests;
 mod pinned;
 mod platform;
+mod referrers;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub use client::{Access, Registry};
 pub use error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
 pub use pinned::PinnedImage;
 pub use platform::{parse_index, Platform};
+pub use referrers::ReferrersList;
 
 #[cfg(test)]
 pub(crate) use pinned::for_tests as pinned_for_tests;

@@ -3,24 +3,24 @@
 
 use std::time::Duration;
 
-use super::{push_blobs, Stored};
+use super::{blob_race, push_blobs, Format, Stored, Via};
 use crate::reference::{Digest, Repository};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
 use crate::signature::{self, SigManifest, SignatureLayer};
 
 /// Delays between read-backs of the `.sig` tag after a write. A read that finds the tag
 /// changed restarts the window, so pinsign only stops once the tag has been quiet.
 /// (Measured on Distribution: one immediate read-back lost 3 to 5 of 8 concurrent
 /// signatures; three reads over ~0.3 s lost none.)
-const SETTLE: [Duration; 3] = [
+pub(super) const SETTLE: [Duration; 3] = [
     Duration::from_millis(40),
     Duration::from_millis(120),
     Duration::from_millis(200),
 ];
 /// How many times to re-merge and write before giving up on a contended tag.
-const MAX_WRITES: usize = 12;
+pub(super) const MAX_WRITES: usize = 12;
 /// First wait before writing a contended tag again (see [`crate::backoff`]).
-const WRITE_BACKOFF: Duration = Duration::from_millis(20);
+pub(super) const WRITE_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Add one signature layer to its image's `.sig` tag, in the image's repository or in
 /// `sig_repo`, keeping every layer already there byte for byte, and confirm it stuck.
@@ -46,6 +46,9 @@ pub async fn store_in_tag(
                 .unwrap_or(outcome.digest),
             layers: current,
             changed: false,
+            format: Format::SimpleSigning,
+            via: Via::SigTag,
+            index: None,
         });
     }
     let mut uploaded: Vec<Digest> = Vec::new();
@@ -98,6 +101,9 @@ pub async fn store_in_tag(
                     manifest_digest: digest,
                     layers,
                     changed: true,
+                    format: Format::SimpleSigning,
+                    via: Via::SigTag,
+                    index: None,
                 })
             }
             Settled::Lost(current) => {
@@ -113,13 +119,6 @@ pub async fn store_in_tag(
     anyhow::bail!(
         "{signature_ref} kept changing under concurrent writers; gave up after {MAX_WRITES} writes (no signature was removed; run sign-digest again)"
     )
-}
-
-/// A manifest PUT refused because a blob it names is (momentarily) unknown.
-fn blob_race(e: &RegistryError) -> bool {
-    e.has_code("BLOB_UNKNOWN")
-        || e.has_code("MANIFEST_BLOB_UNKNOWN")
-        || e.has_code("DIGEST_INVALID")
 }
 
 enum Settled {
