@@ -754,8 +754,7 @@ fn pinsign_bundle_in_a_registry(api: bool) {
         format!("(listed in {index_ref})")
     };
     assert!(
-        out.stderr
-            .contains(&format!("signature 1/2: bundle sha256:")),
+        out.stderr.contains("signature 1/2: bundle sha256:"),
         "{out}"
     );
     assert!(out.stderr.contains(&place), "{out}");
@@ -962,4 +961,457 @@ fn sigstore_js_bundles_on_ferro() {
 #[test]
 fn sigstore_js_bundles_on_distribution() {
     sigstore_js_bundles_in_a_registry(false);
+}
+
+/// One repository holding a simple-signing `.sig` signature, cosign's `artifact.sig.v1`
+/// referrer and a bundle, each from its own writer and key: `verify` checks each and reports
+/// three, with their formats and places; `--mode` restricts. Besides them the referrers list
+/// holds an SBOM, a referrer of another image and (on Distribution, in the referrers tag) an
+/// entry claiming 1 GB: each is skipped with its reason, nothing fetched for the big one.
+fn three_formats_in_a_registry(api: bool) {
+    use crate::support::cosign_writer::{self as cw, Layer};
+    let t = Target::start(api);
+    let js = SigstoreJs::require();
+    let home = crate::support::temp_dir();
+    let image = t.ep.push_synthetic("mixed/app", Some("v1"), 93);
+    let other = t.ep.push_synthetic("mixed/app", Some("v2"), 94);
+    let subject = t.subject(&image);
+    let payload = cw::payload(&t.ep.image("mixed/app"), &image.digest, &[]);
+
+    let tag_key = cw::TestKey::generate();
+    let tag_pub = tag_key.write_public(home.path(), "tag.pub");
+    cw::push_sig_tag(
+        &t.ep,
+        "mixed/app",
+        &image.digest,
+        &[Layer::signed(&tag_key, payload.clone())],
+    );
+    let artifact_key = cw::TestKey::generate();
+    let artifact_pub = artifact_key.write_public(home.path(), "artifact.pub");
+    let artifact = cw::push_referrer(
+        &t.ep,
+        "mixed/app",
+        &subject,
+        &[Layer::signed(&artifact_key, payload)],
+    );
+    let node_key = js.keygen();
+    let bundle = js.sign_image(&node_key, &image.digest, &[], None);
+    let bundle_manifest = attach_bundle(
+        &t.ep,
+        "mixed/app",
+        &subject,
+        &bundle,
+        "2026-02-03T04:05:06Z",
+    );
+
+    // Not signatures: an SBOM, and a bundle referrer of another image.
+    cw::push_blob(&t.ep, "mixed/app", b"{}");
+    let sbom_layer = cw::push_blob(&t.ep, "mixed/app", b"{\"spdxVersion\":\"SPDX-2.3\"}");
+    let sbom = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/spdx+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","size":2,"digest":"{}"}},"layers":[{{"mediaType":"application/spdx+json","size":26,"digest":"{sbom_layer}"}}],"subject":{{"mediaType":"{OCI_MANIFEST}","size":{},"digest":"{}"}}}}"#,
+        crate::support::sha256_digest(b"{}"),
+        subject.size,
+        subject.digest
+    );
+    let sbom_digest = crate::support::sha256_digest(sbom.as_bytes());
+    let put = cw::put_manifest(
+        &t.ep,
+        "mixed/app",
+        &sbom_digest,
+        OCI_MANIFEST,
+        sbom.as_bytes(),
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    let others = js.sign_image(&node_key, &other.digest, &[], None);
+    let stray = attach_bundle(
+        &t.ep,
+        "mixed/app",
+        &t.subject(&other),
+        &others,
+        "2026-02-03T04:05:07Z",
+    );
+    if !api {
+        use crate::support::bundle_writer::add_to_referrers_tag;
+        let listed = |digest: &str, size: usize, kind: &str| {
+            add_to_referrers_tag(&t.ep, "mixed/app", &image.digest, digest, size, kind)
+        };
+        // cosign's experimental artifacts go through go-containerregistry's referrers tag too.
+        let artifact_size = t.ep.get_manifest("mixed/app", &artifact).body.len();
+        listed(&artifact, artifact_size, cw::SIG_ARTIFACT_TYPE);
+        listed(&sbom_digest, sbom.len(), "application/spdx+json");
+        let stray_size = t.ep.get_manifest("mixed/app", &stray).body.len();
+        listed(&stray, stray_size, BUNDLE_V03);
+        // Distribution checks that an index's entries exist, not their sizes.
+        listed(&other.digest, 1_000_000_000, BUNDLE_V03);
+    }
+    let keys = [
+        "--key",
+        path(&tag_pub),
+        "--key",
+        path(&artifact_pub),
+        "--key",
+        path(&node_key.public),
+    ];
+    let verify = |extra: &[&str]| {
+        let mut args = vec![image.pinned.as_str()];
+        args.extend_from_slice(&keys);
+        args.extend_from_slice(extra);
+        t.verify(home.path(), &args)
+    };
+    let out = verify(&["-o", "json"]).ok();
+    let report = &out.json()[0];
+    let sigs = report["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 3, "{out}");
+    assert!(sigs.iter().all(|s| s["verified"] == true), "{out}");
+    let row = |s: &serde_json::Value| {
+        (
+            s["format"].as_str().unwrap().to_string(),
+            s["via"].as_str().unwrap().to_string(),
+            s["location"].as_str().unwrap().to_string(),
+            s["key_source"].as_str().unwrap().to_string(),
+        )
+    };
+    let mut rows: Vec<_> = sigs.iter().map(row).collect();
+    rows.sort();
+    let mut want = vec![
+        (
+            "simplesigning".to_string(),
+            "sig-tag".to_string(),
+            t.ep.image(&format!("mixed/app:{}", cw::sig_tag(&image.digest))),
+            path(&tag_pub).to_string(),
+        ),
+        (
+            "simplesigning".to_string(),
+            t.via().to_string(),
+            t.ep.image(&format!("mixed/app@{artifact}")),
+            path(&artifact_pub).to_string(),
+        ),
+        (
+            "bundle".to_string(),
+            t.via().to_string(),
+            t.ep.image(&format!("mixed/app@{bundle_manifest}")),
+            path(&node_key.public).to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(rows, want, "{out}");
+    let skipped = report["skipped"].as_array().expect("skipped").clone();
+    let reason_for = |digest: &str| {
+        skipped
+            .iter()
+            .find(|s| s["location"] == t.ep.image(&format!("mixed/app@{digest}")))
+            .unwrap_or_else(|| panic!("{digest} is not skipped:\n{out}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason_for(&sbom_digest).contains("application/spdx+json is not a signature"),
+        "{out}"
+    );
+    if api {
+        // ferro lists referrers of this image only.
+        assert_eq!(skipped.len(), 1, "{out}");
+    } else {
+        assert!(
+            reason_for(&stray).contains("not counted for this image"),
+            "{out}"
+        );
+        assert!(
+            reason_for(&other.digest).contains("listed as 1000000000 bytes"),
+            "{out}"
+        );
+        assert_eq!(skipped.len(), 3, "{out}");
+    }
+    let out = verify(&[]).ok();
+    assert!(out.stdout.contains("3 of 3 signatures valid, by"), "{out}");
+    for line in [
+        "signature 1/3: simplesigning sha256:".to_string(),
+        format!("(.sig tag): valid, by {}", path(&tag_pub)),
+    ] {
+        assert!(out.stderr.contains(&line), "{line}:\n{out}");
+    }
+    assert!(
+        !out.stderr.contains("skipped"),
+        "skips are shown with -v or on failure:\n{out}"
+    );
+    let out = verify(&["-v"]).ok();
+    assert!(out.stderr.contains("  skipped "), "{out}");
+
+    // Each key alone verifies its own signature and refuses the others.
+    for (key, format) in [
+        (path(&tag_pub), "simplesigning"),
+        (path(&artifact_pub), "simplesigning"),
+        (path(&node_key.public), "bundle"),
+    ] {
+        let out = t
+            .verify(home.path(), &[&image.pinned, "--key", key, "-o", "json"])
+            .ok();
+        let report = out.json();
+        let valid: Vec<&serde_json::Value> = report[0]["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["verified"] == true)
+            .collect();
+        assert_eq!(valid.len(), 1, "{out}");
+        assert_eq!(valid[0]["format"], format);
+        assert_eq!(valid[0]["key_source"], key);
+    }
+
+    // --mode: tag finds what tags hold, referrers what the API lists.
+    let count = |mode: &str| {
+        let out = verify(&["--mode", mode, "-o", "json"]);
+        out.json()[0]["signatures"].as_array().unwrap().len()
+    };
+    if api {
+        assert_eq!(count("tag"), 1);
+        assert_eq!(count("referrers"), 2);
+    } else {
+        assert_eq!(count("tag"), 3);
+    }
+}
+
+#[test]
+fn three_formats_on_ferro() {
+    three_formats_in_a_registry(true);
+}
+
+#[test]
+fn three_formats_on_distribution() {
+    three_formats_in_a_registry(false);
+}
+
+/// A referrers tag holding something that is not a referrers index (here an image manifest) is
+/// never overwritten: `sign-digest --format bundle` stops and says so (the tag is unchanged),
+/// and `verify` reports it as skipped and still finds the `.sig` signature.
+#[test]
+fn a_foreign_referrers_tag_is_never_overwritten() {
+    let t = Target::start(false);
+    let home = crate::support::temp_dir();
+    let keys = test_keys::keys();
+    let image = t.ep.push_synthetic("foreign/app", Some("v1"), 95);
+    let squatter = t.ep.push_synthetic("foreign/app", None, 96);
+    let tag = bundle_check::referrers_tag(&image.digest);
+    let put = crate::support::cosign_writer::put_manifest(
+        &t.ep,
+        "foreign/app",
+        &tag,
+        OCI_MANIFEST,
+        &squatter.manifest,
+    );
+    assert_eq!(put.status, 201);
+    let out = t.sign(
+        home.path(),
+        &keys[0],
+        &[&image.pinned, "--format", "bundle"],
+    );
+    out.error(1, &[&tag, "not a referrers index", "will not overwrite"]);
+    let now = t.ep.get_manifest("foreign/app", &tag);
+    assert_eq!(now.body, squatter.manifest, "the tag is untouched");
+
+    t.sign(home.path(), &keys[0], &[&image.pinned]).ok();
+    let out = t
+        .verify(
+            home.path(),
+            &[&image.pinned, "--key", path(&keys[0].public), "-o", "json"],
+        )
+        .ok();
+    let report = &out.json()[0];
+    assert_eq!(report["signatures"].as_array().unwrap().len(), 1);
+    let skipped = &report["skipped"][0];
+    assert_eq!(
+        skipped["location"],
+        t.ep.image(&format!("foreign/app:{tag}"))
+    );
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("application/vnd.oci.image.manifest.v1+json"),
+        "{out}"
+    );
+}
+
+/// `--mode referrers --format bundle` needs the referrers API: on Distribution it is refused and
+/// nothing is written. `--mode tag --format bundle` on ferro keeps the referrers tag index as
+/// well (the registry lists the referrer through its API anyway). `--signature-repo` with
+/// bundles (cosign v3.1 reads them there): the referrer lives in the signature repository and is
+/// found there; `--mode referrers` with a signature repository is a usage error.
+#[test]
+fn bundle_modes_and_signature_repository() {
+    let keys = test_keys::keys();
+    let home = crate::support::temp_dir();
+    for api in [false, true] {
+        let t = Target::start(api);
+        let image = t.ep.push_synthetic("modes/app", Some("v1"), 97);
+        let before = t.ep.tags("modes/app");
+        let out = t.sign(
+            home.path(),
+            &keys[0],
+            &[&image.pinned, "--format", "bundle", "--mode", "referrers"],
+        );
+        if api {
+            out.ok();
+            assert_eq!(t.stored(&image).len(), 1);
+            assert_eq!(t.ep.tags("modes/app"), before, "no referrers tag");
+        } else {
+            out.error(
+                1,
+                &["does not support the OCI 1.1 referrers API", "--mode tag"],
+            );
+            assert_eq!(t.ep.tags("modes/app"), before, "nothing written");
+        }
+
+        let tagged = t.ep.push_synthetic("modes/app", Some("v2"), 98);
+        let out = t
+            .sign(
+                home.path(),
+                &keys[1],
+                &[
+                    &tagged.pinned,
+                    "--format",
+                    "bundle",
+                    "--mode",
+                    "tag",
+                    "-o",
+                    "json",
+                ],
+            )
+            .ok();
+        assert_eq!(out.json()[0]["signatures"][0]["via"], "referrers-tag");
+        let index =
+            t.ep.get_manifest("modes/app", &bundle_check::referrers_tag(&tagged.digest));
+        assert_eq!(index.status, 200, "the referrers tag index is kept");
+        assert_eq!(index.json()["manifests"].as_array().unwrap().len(), 1);
+        let out = t
+            .verify(
+                home.path(),
+                &[
+                    &tagged.pinned,
+                    "--key",
+                    path(&keys[1].public),
+                    "--mode",
+                    "tag",
+                ],
+            )
+            .ok();
+        assert!(out.stderr.contains("(listed in "), "{out}");
+
+        // A signature repository.
+        let sigs = t.ep.image("sigs/store");
+        let third = t.ep.push_synthetic("modes/app", Some("v3"), 99);
+        let out = t
+            .sign(
+                home.path(),
+                &keys[2],
+                &[
+                    &third.pinned,
+                    "--format",
+                    "bundle",
+                    "--signature-repo",
+                    &sigs,
+                    "-o",
+                    "json",
+                ],
+            )
+            .ok();
+        let signed = &out.json()[0]["signatures"][0];
+        assert!(
+            signed["signature_ref"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{sigs}@")),
+            "{out}"
+        );
+        assert_eq!(t.stored_in("sigs/store", &third).len(), 1);
+        assert!(t.stored(&third).is_empty(), "nothing beside the image");
+        let key = path(&keys[2].public);
+        t.verify(
+            home.path(),
+            &[&third.pinned, "--key", key, "--signature-repo", &sigs],
+        )
+        .ok();
+        let mut cmd = t.pinsign(home.path());
+        cmd.env("COSIGN_REPOSITORY", &sigs)
+            .args(["verify", &third.pinned, "--key", key])
+            .outcome()
+            .ok();
+        t.verify(home.path(), &[&third.pinned, "--key", key])
+            .error(1, &["no signatures found"]);
+        t.sign(
+            home.path(),
+            &keys[2],
+            &[
+                &third.pinned,
+                "--format",
+                "bundle",
+                "--mode",
+                "referrers",
+                "--signature-repo",
+                &sigs,
+            ],
+        )
+        .only_error(2, &["--signature-repo", "--mode referrers"]);
+    }
+}
+
+/// Registry requests of one fresh bundle signature, a re-sign (unchanged) and a verify of it,
+/// counted by the proxy on both kinds (the numbers in the README's performance section).
+fn request_counts(api: bool) {
+    use crate::support::CountingProxy;
+    let t = Target::start(api);
+    let proxy = CountingProxy::start(&t.ep);
+    let pep = proxy.endpoint();
+    let home = crate::support::temp_dir();
+    let keys = test_keys::keys();
+    let image = t.ep.push_synthetic("count/app", Some("v1"), 100);
+    let pinned = pep.image(&format!("count/app@{}", image.digest));
+    let kind = if api {
+        "ferro (referrers API)"
+    } else {
+        "Distribution (referrers tag)"
+    };
+    let measure = |what: &str, args: &[&str], sign: bool| {
+        proxy.reset();
+        let mut cmd = crate::sign_common::pinsign(home.path(), &pep);
+        if sign {
+            cmd.arg("sign-digest").arg("--key").arg(&keys[0].key);
+        } else {
+            cmd.arg("verify").arg("--key").arg(&keys[0].public);
+        }
+        cmd.args(args).outcome().ok();
+        eprintln!("{what}, {kind}: {}", proxy.report());
+        proxy.total()
+    };
+    let fresh = measure("bundle sign", &[&pinned, "--format", "bundle"], true);
+    let again = measure("bundle re-sign", &[&pinned, "--format", "bundle"], true);
+    let verify = measure("bundle verify", &[&pep.image("count/app:v1")], false);
+    if api {
+        // HEAD image, GET referrers, 2 blob uploads (one POST each: ferro takes the
+        // monolithic upload), PUT manifest.
+        assert_eq!(fresh, 5, "{}", proxy.report());
+        // HEAD image, GET referrers, GET the listed bundle manifest.
+        assert_eq!(again, 3);
+        // HEAD tag, GET .sig (404), GET referrers, GET manifest, GET bundle blob.
+        assert_eq!(verify, 5);
+    } else {
+        // HEAD image, GET referrers (404), GET referrers tag (404), 2 blob uploads (POST + PUT
+        // each), PUT manifest, GET referrers tag again (404), PUT index, 3 settle HEADs.
+        assert_eq!(fresh, 13, "{}", proxy.report());
+        // HEAD image, GET referrers (404), GET referrers tag, GET the listed bundle manifest.
+        assert_eq!(again, 4);
+        // HEAD tag, GET .sig (404), GET referrers (404), GET referrers tag, GET manifest, GET blob.
+        assert_eq!(verify, 6);
+    }
+}
+
+#[test]
+fn request_counts_on_ferro() {
+    request_counts(true);
+}
+
+#[test]
+fn request_counts_on_distribution() {
+    request_counts(false);
 }

@@ -102,14 +102,10 @@ fn entries(body: &[u8]) -> Vec<Value> {
 #[derive(Clone, Debug)]
 pub struct StoredBundle {
     pub manifest_digest: String,
-    pub manifest: Value,
     /// The bundle blob.
     pub bundle: Vec<u8>,
-    /// The DSSE payload (the in-toto statement), as signed and parsed.
+    /// The DSSE payload (the in-toto statement), as signed.
     pub statement_text: String,
-    pub statement: Value,
-    /// `org.opencontainers.image.created`.
-    pub created: String,
 }
 
 /// The manifest `cosign sign` v3 pushes for `bundle` attached to `subject` at `created`
@@ -216,11 +212,8 @@ pub fn stored_bundles(
         let statement_text = check_cosign_bundle(&blob.body);
         out.push(StoredBundle {
             manifest_digest,
-            manifest,
             bundle: blob.body,
-            statement: serde_json::from_str(&statement_text).expect("statement JSON"),
             statement_text,
-            created,
         });
     }
     out
@@ -272,4 +265,27 @@ pub fn check_cosign_bundle(bundle: &[u8]) -> String {
 pub fn key_hint(public_pem: &str) -> String {
     let der = super::cosign_writer::pem_der(public_pem, "PUBLIC KEY");
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der))
+}
+
+/// True when `bundle`'s one DSSE signature verifies with the PEM public key over
+/// `PAE(payloadType, payload)` (secure-systems-lab/dsse `protocol.md`), checked here with `p256`.
+pub fn verifies_with(bundle: &[u8], public_pem: &str) -> bool {
+    let doc: Value = serde_json::from_slice(bundle).expect("bundle JSON");
+    let env = &doc["dsseEnvelope"];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64
+        .decode(env["payload"].as_str().expect("payload"))
+        .expect("payload base64");
+    let payload_type = env["payloadType"].as_str().expect("payloadType");
+    let sig = b64
+        .decode(env["signatures"][0]["sig"].as_str().expect("sig"))
+        .expect("sig base64");
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&payload);
+    super::cosign_check::verify_der(public_pem, &pae, &sig)
 }
