@@ -376,3 +376,59 @@ async fn fetch_layers(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(artifact_type: Option<&str>, digest: &str, size: u64) -> ReferrerEntry {
+        let mut json = serde_json::json!({
+            "mediaType": crate::media_types::OCI_MANIFEST,
+            "digest": digest,
+            "size": size,
+        });
+        if let Some(t) = artifact_type {
+            json["artifactType"] = t.into();
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::media_types::OCI_INDEX,
+            "manifests": [json],
+        });
+        let parsed = bundle::parse_referrers_index(index.to_string().as_bytes()).unwrap();
+        parsed.entries()[0].clone()
+    }
+
+    #[test]
+    fn what_is_fetched_from_a_referrers_list() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let kind = |t: Option<&str>, digest: &str, size: u64| candidate(&entry(t, digest, size));
+        assert_eq!(
+            kind(Some(crate::media_types::BUNDLE_V03), &d, 700),
+            Ok(Kind::Bundle)
+        );
+        assert_eq!(
+            kind(
+                Some("application/vnd.dev.sigstore.bundle+json;version=0.2"),
+                &d,
+                700
+            ),
+            Ok(Kind::Bundle)
+        );
+        assert_eq!(kind(Some(SIG_ARTIFACT), &d, 700), Ok(Kind::SigArtifact));
+        assert_eq!(kind(None, &d, 700), Ok(Kind::Unknown));
+        assert_eq!(kind(Some(OCI_EMPTY), &d, 700), Ok(Kind::Unknown));
+        let sbom = kind(Some("application/spdx+json"), &d, 700).unwrap_err();
+        assert!(
+            sbom.contains("application/spdx+json is not a signature"),
+            "{sbom}"
+        );
+        let big = kind(Some(crate::media_types::BUNDLE_V03), &d, 5 << 20).unwrap_err();
+        assert!(
+            big.contains("5242880 bytes") && big.contains("not fetched"),
+            "{big}"
+        );
+        let other = kind(Some(crate::media_types::BUNDLE_V03), "sha512:abcd", 10).unwrap_err();
+        assert!(other.contains("not a sha256 digest"), "{other}");
+    }
+}
