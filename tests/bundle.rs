@@ -1353,6 +1353,35 @@ fn bundle_modes_and_signature_repository() {
             ],
         )
         .only_error(2, &["--signature-repo", "--mode referrers"]);
+
+        // --recursive: one bundle for the index and one for each child, each its subject.
+        let index = t.ep.push_synthetic_index("modes/multi", Some("v1"), 101);
+        t.sign(
+            home.path(),
+            &keys[3],
+            &[&index.pinned, "--format", "bundle", "--recursive"],
+        )
+        .ok();
+        let stored = stored_bundles(
+            &t.ep,
+            "modes/multi",
+            &index.digest,
+            crate::support::client::OCI_INDEX,
+            index.index.len() as u64,
+        );
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            stored[0].statement_text,
+            expected_statement(&index.digest, &[])
+        );
+        for child in &index.children {
+            let stored = t.stored(child);
+            assert_eq!(stored.len(), 1, "the bundle of {}", child.digest);
+            assert_eq!(
+                stored[0].statement_text,
+                expected_statement(&child.digest, &[])
+            );
+        }
     }
 }
 
