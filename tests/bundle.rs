@@ -1433,6 +1433,19 @@ fn request_counts(api: bool) {
         // HEAD tag, GET .sig (404), GET referrers (404), GET referrers tag, GET manifest, GET blob.
         assert_eq!(verify, 6);
     }
+    // A batch finds out once per registry whether it has the referrers API.
+    let more: Vec<String> = (0..3)
+        .map(|i| {
+            let image =
+                t.ep.push_synthetic(&format!("count/batch{i}"), Some("v1"), 110 + i);
+            pep.image(&format!("count/batch{i}@{}", image.digest))
+        })
+        .collect();
+    let mut args: Vec<&str> = more.iter().map(String::as_str).collect();
+    args.extend(["--format", "bundle"]);
+    let batch = measure("bundle sign of 3 images", &args, true);
+    assert_eq!(proxy.count("GET", "/referrers/"), if api { 3 } else { 1 });
+    assert_eq!(batch, if api { 3 * fresh } else { 3 * fresh - 2 });
 }
 
 #[test]
