@@ -39,9 +39,14 @@ pub enum ReferrersList {
     NoApi { answer: String },
 }
 
-/// Per registry host: has it the referrers API? (`None`: not asked yet.)
+/// Per registry host: has it the referrers API? (Absent: not asked yet.) `probe` makes the first
+/// question single-flight: the concurrent jobs of a batch wait for its answer instead of each
+/// asking too (like the token fetch in `client`).
 #[derive(Debug, Default)]
-pub(super) struct ApiCache(Mutex<HashMap<String, Known>>);
+pub(super) struct ApiCache {
+    known: Mutex<HashMap<String, Known>>,
+    probe: tokio::sync::Mutex<()>,
+}
 
 #[derive(Debug, Clone)]
 enum Known {
@@ -54,7 +59,7 @@ impl Registry {
     /// when it answered the referrers API, `Some(false)` when it showed it has none, `None`
     /// when it was not asked yet.
     pub fn has_referrers_api(&self, registry: &str) -> Option<bool> {
-        lock(&self.referrers_api.0)
+        lock(&self.referrers_api.known)
             .get(registry)
             .map(|k| matches!(k, Known::Yes))
     }
@@ -68,9 +73,20 @@ impl Registry {
         digest: &Digest,
     ) -> Result<ReferrersList, RegistryError> {
         let host = repo.registry().to_string();
-        if let Some(Known::No { answer }) = lock(&self.referrers_api.0).get(&host).cloned() {
-            return Ok(ReferrersList::NoApi { answer });
-        }
+        let known = |registry: &Registry| lock(&registry.referrers_api.known).get(&host).cloned();
+        // While nobody knows, one job asks and the others wait for its answer.
+        let _probe = match known(self) {
+            Some(Known::No { answer }) => return Ok(ReferrersList::NoApi { answer }),
+            Some(Known::Yes) => None,
+            None => {
+                let guard = self.referrers_api.probe.lock().await;
+                match known(self) {
+                    Some(Known::No { answer }) => return Ok(ReferrersList::NoApi { answer }),
+                    Some(Known::Yes) => None,
+                    None => Some(guard),
+                }
+            }
+        };
         let path = format!("/v2/{}/referrers/{digest}", repo.path());
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, header_value(OCI_INDEX));
@@ -78,7 +94,7 @@ impl Registry {
             .send(repo, Method::GET, &path, Access::Pull, headers, None)
             .await?;
         let status = resp.status();
-        let known_yes = matches!(lock(&self.referrers_api.0).get(&host), Some(Known::Yes));
+        let known_yes = matches!(known(self), Some(Known::Yes));
         let answer = match status {
             StatusCode::OK => {
                 let media_type = content_type(resp.headers()).unwrap_or_default();
@@ -136,7 +152,7 @@ impl Registry {
     }
 
     fn learn(&self, host: &str, known: Known) {
-        lock(&self.referrers_api.0).insert(host.to_string(), known);
+        lock(&self.referrers_api.known).insert(host.to_string(), known);
     }
 
     /// The OCI 1.1 referrers of a manifest, optionally filtered by artifact type (here, not by
