@@ -52,7 +52,13 @@ fn main() {
         eprintln!("--- {kind:?} ---");
         results.push(bench_kind(kind, &keys, images));
     }
+    let mut bundles = Vec::new();
+    for mut target in [Target::start(RegistryKind::Http), Target::ferro()] {
+        eprintln!("--- bundles on {} ---", target.name);
+        bundles.push(bench_bundles(&mut target, &keys, images));
+    }
     print_report(&binary, images, &fixed, &results);
+    print_bundle_report(images, &bundles);
 }
 
 // ----- keys and pinsign runs -----
@@ -131,8 +137,12 @@ fn check(out: &Output, what: &str) {
 // ----- one registry kind behind the counting proxy -----
 
 struct Target {
-    kind: RegistryKind,
-    registry: Registry,
+    /// For the report: `http, no auth`, `ferro-oci-server`...
+    name: &'static str,
+    /// A Distribution registry (with its token server), or `None` for ferro-oci-server.
+    registry: Option<Registry>,
+    _ferro: Option<support::Ferro>,
+    upstream: support::Endpoint,
     proxy: CountingProxy,
     next_seed: u64,
 }
@@ -148,17 +158,36 @@ struct Image {
 impl Target {
     fn start(kind: RegistryKind) -> Target {
         let registry = Registry::start(kind);
-        let proxy = CountingProxy::start(&registry.endpoint());
+        let upstream = registry.endpoint();
         Target {
-            kind,
-            registry,
-            proxy,
+            name: kind_name(kind),
+            registry: Some(registry),
+            _ferro: None,
+            proxy: CountingProxy::start(&upstream),
+            upstream,
+            next_seed: 1,
+        }
+    }
+
+    /// ferro-oci-server: a registry with the OCI 1.1 referrers API.
+    fn ferro() -> Target {
+        let ferro = support::Ferro::start();
+        let upstream = ferro.endpoint();
+        Target {
+            name: "ferro-oci-server (referrers API)",
+            registry: None,
+            _ferro: Some(ferro),
+            proxy: CountingProxy::start(&upstream),
+            upstream,
             next_seed: 1,
         }
     }
 
     fn tokens(&self) -> usize {
-        self.registry.token_server().map_or(0, |t| t.requests())
+        self.registry
+            .as_ref()
+            .and_then(|r| r.token_server())
+            .map_or(0, |t| t.requests())
     }
 
     /// Pushes `n` fresh synthetic images straight to the registry (not through the proxy), each in
@@ -166,7 +195,7 @@ impl Target {
     fn push(&mut self, scenario: &str, n: usize, one_repo: bool) -> Vec<Image> {
         let seed0 = self.next_seed;
         self.next_seed += n as u64;
-        let ep = self.registry.endpoint();
+        let ep = self.upstream.clone();
         let proxy = &self.proxy;
         let jobs: Vec<(usize, String)> = (0..n)
             .map(|i| {
@@ -268,6 +297,8 @@ fn request_kind(method: &str, target: &str) -> String {
     let what = if let Some((_, reference)) = path.split_once("/manifests/") {
         if reference.ends_with(".sig") {
             ".sig manifest"
+        } else if reference.starts_with("sha256-") {
+            "referrers tag index"
         } else if reference.starts_with("sha256:") {
             "manifest by digest"
         } else {
@@ -289,7 +320,7 @@ fn request_kind(method: &str, target: &str) -> String {
 
 /// Everything measured on one registry kind.
 struct KindResults {
-    kind: RegistryKind,
+    name: &'static str,
     sign_one: Measured,
     verify_one: Measured,
     resolve_one: Measured,
@@ -403,7 +434,7 @@ fn bench_kind(kind: RegistryKind, keys: &KeyPair, n: usize) -> KindResults {
     eprintln!("sign batch one repo: {:.2?}", sign_batch_one_repo.wall);
 
     KindResults {
-        kind: t.kind,
+        name: t.name,
         sign_one,
         verify_one,
         resolve_one,
@@ -416,6 +447,114 @@ fn bench_kind(kind: RegistryKind, keys: &KeyPair, n: usize) -> KindResults {
         verify_wall,
         resolve_wall,
     }
+}
+
+// ----- Sigstore bundles -----
+
+/// `--format bundle` measured on one registry.
+struct BundleResults {
+    name: &'static str,
+    sign_one: Measured,
+    resign_one: Measured,
+    verify_one: Measured,
+    sign_batch: Measured,
+    verify_batch: Measured,
+}
+
+fn bench_bundles(t: &mut Target, keys: &KeyPair, n: usize) -> BundleResults {
+    let single = t.push("bundle", 1, false).remove(0);
+    let batch = t.push("bundle-batch", n, false);
+    let t = &*t;
+    let sign = |pinned: &[&str], what: &str| {
+        let mut cmd = t.pinsign(keys);
+        cmd.args(["sign-digest", "--format", "bundle", "--key", &keys.key])
+            .args(pinned);
+        check(&run(cmd), what);
+    };
+    let sign_one = t.measure(1, 1, || sign(&[&single.pinned], "bundle sign"));
+    eprintln!("bundle sign one: {}", t.proxy.report());
+    let resign_one = t.measure(1, 1, || sign(&[&single.pinned], "bundle re-sign"));
+    eprintln!("bundle re-sign one: {}", t.proxy.report());
+    let verify = |images: &[&str], what: &str| {
+        let mut cmd = t.pinsign(keys);
+        cmd.args(["verify", "--key", &keys.public]).args(images);
+        check(&run(cmd), what);
+    };
+    let verify_one = t.measure(1, 1, || verify(&[&single.tagged], "bundle verify"));
+    eprintln!("bundle verify one: {}", t.proxy.report());
+    let pinned: Vec<&str> = batch.iter().map(|i| i.pinned.as_str()).collect();
+    let sign_batch = t.measure(1, n, || sign(&pinned, "bundle sign (batch)"));
+    eprintln!("bundle sign batch: {:.2?}", sign_batch.wall);
+    let tagged: Vec<&str> = batch.iter().map(|i| i.tagged.as_str()).collect();
+    let verify_batch = t.measure(1, n, || verify(&tagged, "bundle verify (batch)"));
+    eprintln!("bundle verify batch: {:.2?}", verify_batch.wall);
+    BundleResults {
+        name: t.name,
+        sign_one,
+        resign_one,
+        verify_one,
+        sign_batch,
+        verify_batch,
+    }
+}
+
+fn print_bundle_report(n: usize, results: &[BundleResults]) {
+    println!("### Sigstore bundles (`--format bundle`), requests for one image\n");
+    print!("| request |");
+    for r in results {
+        print!(" {} |", r.name);
+    }
+    println!("\n|---|{}", "---|".repeat(results.len()));
+    type Pick = fn(&BundleResults) -> &Measured;
+    let picks: [(&str, Pick); 3] = [
+        ("sign-digest --format bundle (fresh)", |r| &r.sign_one),
+        ("sign-digest --format bundle (again: unchanged)", |r| {
+            &r.resign_one
+        }),
+        ("verify (by tag, default --mode any)", |r| &r.verify_one),
+    ];
+    for (title, pick) in picks {
+        print!("| **{title}** |");
+        for r in results {
+            print!(" **{}** |", pick(r).requests);
+        }
+        println!();
+        let mut all: Vec<&String> = results
+            .iter()
+            .flat_map(|r| pick(r).by_kind.keys())
+            .collect();
+        all.sort_by_key(|k| (kind_order(k), k.to_string()));
+        all.dedup();
+        for k in all {
+            print!("| &nbsp; {k} |");
+            for r in results {
+                print!(" {} |", pick(r).by_kind.get(k).copied().unwrap_or(0));
+            }
+            println!();
+        }
+    }
+    println!("\n### Sigstore bundles, {n} images in one process\n");
+    println!("| command | registry | wall | per image | requests / image | connections |");
+    println!("|---|---|---|---|---|---|");
+    for r in results {
+        for (label, m) in [
+            (
+                "sign-digest --format bundle (--concurrency 4)",
+                &r.sign_batch,
+            ),
+            ("verify (--concurrency 4)", &r.verify_batch),
+        ] {
+            println!(
+                "| {label} | {} | {} | {} | {:.1} | {} |",
+                r.name,
+                ms(m.wall),
+                ms(m.wall / m.images as u32),
+                m.per_image(m.requests),
+                m.connections
+            );
+        }
+    }
+    println!();
 }
 
 // ----- fixed per-process costs -----
@@ -478,7 +617,7 @@ fn print_report(binary: &Path, n: usize, fixed: &FixedCosts, results: &[KindResu
     println!("### Requests for one image (one process)\n");
     print!("| operation | target |");
     for r in results {
-        print!(" {} |", kind_name(r.kind));
+        print!(" {} |", r.name);
     }
     println!("\n|---|---|{}", "---|".repeat(results.len()));
     type Row<'a> = (&'a str, &'a str, fn(&KindResults) -> String);
@@ -533,7 +672,7 @@ fn print_report(binary: &Path, n: usize, fixed: &FixedCosts, results: &[KindResu
         println!("\n### {title}\n");
         print!("| request |");
         for r in results {
-            print!(" {} |", kind_name(r.kind));
+            print!(" {} |", r.name);
         }
         println!("\n|---|{}", "---|".repeat(results.len()));
         let mut all: Vec<&String> = results
@@ -584,7 +723,7 @@ fn print_report(binary: &Path, n: usize, fixed: &FixedCosts, results: &[KindResu
         ] {
             println!(
                 "| {label} | {} | {} | {} | {} | {:.1} | {} | {} |",
-                kind_name(r.kind),
+                r.name,
                 m.invocations,
                 ms(m.wall),
                 ms(m.wall / m.images as u32),
@@ -599,7 +738,7 @@ fn print_report(binary: &Path, n: usize, fixed: &FixedCosts, results: &[KindResu
         println!(
             "- {}: one process is {:.1}x faster than one process per image for sign-digest \
              (--concurrency 4; {:.1}x with 16) and {:.1}x for verify.",
-            kind_name(r.kind),
+            r.name,
             r.sign_loop.wall.as_secs_f64() / r.sign_batch.wall.as_secs_f64(),
             r.sign_loop.wall.as_secs_f64() / r.sign_batch_c16.wall.as_secs_f64(),
             r.verify_loop.wall.as_secs_f64() / r.verify_batch.wall.as_secs_f64(),
@@ -618,7 +757,7 @@ fn print_report(binary: &Path, n: usize, fixed: &FixedCosts, results: &[KindResu
     for r in results {
         println!(
             "| `pinsign resolve-digest TAG` on {} (start, HTTP client, the requests above) | {} |",
-            kind_name(r.kind),
+            r.name,
             ms(r.resolve_wall)
         );
     }
@@ -636,16 +775,21 @@ fn kinds(m: &Measured) -> String {
 
 /// The order requests happen in while signing, for the breakdown table.
 fn kind_order(kind: &str) -> usize {
-    const ORDER: [&str; 10] = [
+    const ORDER: [&str; 15] = [
         "HEAD manifest by tag",
         "HEAD manifest by digest",
         "GET manifest by tag",
-        "GET manifest by digest",
         "GET .sig manifest",
+        "GET referrers",
+        "GET referrers tag index",
+        "GET manifest by digest",
         "POST blob upload",
         "PUT blob upload",
         "PUT .sig manifest",
+        "PUT manifest by digest",
+        "PUT referrers tag index",
         "HEAD .sig manifest",
+        "HEAD referrers tag index",
         "GET blob",
     ];
     ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())

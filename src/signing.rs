@@ -2,6 +2,10 @@
 Making signatures: the one path from a key and a pinned image to a signature stored in the
 registry. `sign-digest`, `build-push --sign` and `rotate` all sign through [`Signer`].
 
+Two formats, chosen by the [`Placement`]: cosign's simple signing (the `.sig` tag, or an
+`artifact.sig.v1` referrer) and the Sigstore bundle `cosign sign --key --tlog-upload=false`
+(v3) writes ([`crate::bundle::image_bundle`], attached by [`crate::storage::store_bundle`]).
+
 It takes only a [`PinnedImage`], which only the registry can make, so a tag never reaches
 it. Options are plain data ([`SignOptions`]); the key is loaded once per process (scrypt is
 the slowest part of a signature) and shared by every image of a batch.
@@ -9,14 +13,17 @@ the slowest part of a signature) and shared by every image of a batch.
 
 use std::collections::BTreeMap;
 
+use crate::bundle;
 use crate::keys::{PasswordSource, PublicKey, SigningKey};
 use crate::reference::{Digest, Repository};
 use crate::registry::{PinnedImage, Registry};
 use crate::signature::SignatureLayer;
 use crate::storage::{self, Stored};
+pub use crate::storage::{Format, ReferrersVia, Via};
 
-/// Where a signature goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a signature goes (and, for one found by `verification`, where it sits: rotation
+/// writes the new key's signature into the same placement as the old one).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Placement {
     /// The `sha256-<hex>.sig` tag, in the image's repository or in `repository` (cosign's
     /// `COSIGN_REPOSITORY`).
@@ -24,6 +31,14 @@ pub enum Placement {
     /// An OCI 1.1 referrers artifact beside the image (it has no repository of its own: a
     /// referrer must live where its subject is).
     Referrers,
+    /// A Sigstore bundle (cosign v3's format): a referrer manifest in the image's repository
+    /// or in `repository` (cosign v3.0.5 and later write to `COSIGN_REPOSITORY`, v3.1.0 and
+    /// later read from it), listed through the referrers API or the referrers tag index as
+    /// `via` says.
+    Bundle {
+        via: ReferrersVia,
+        repository: Option<Repository>,
+    },
 }
 
 impl Default for Placement {
@@ -33,13 +48,51 @@ impl Default for Placement {
 }
 
 impl Placement {
+    /// How a report names the placement for `image`.
+    pub fn describe(&self, image: &PinnedImage) -> String {
+        let repo = |r: &Option<Repository>| r.clone().unwrap_or_else(|| image.repository().clone());
+        match self {
+            Placement::Tag { repository } => {
+                format!("{}:{}", repo(repository), image.signature_tag())
+            }
+            Placement::Referrers => format!("{image} (referrers)"),
+            Placement::Bundle {
+                via: ReferrersVia::Tag,
+                repository,
+            } => format!(
+                "{}:{} (bundle, referrers tag)",
+                repo(repository),
+                crate::reference::Tag::referrers_of(image.digest())
+            ),
+            Placement::Bundle { repository, .. } => {
+                format!(
+                    "{}@{} (bundle, referrers)",
+                    repo(repository),
+                    image.digest()
+                )
+            }
+        }
+    }
+
     /// The repository a write for `image` touches (for push tokens).
     pub fn repository_for<'a>(&'a self, image: &'a Repository) -> &'a Repository {
         match self {
             Placement::Tag {
                 repository: Some(r),
+            }
+            | Placement::Bundle {
+                repository: Some(r),
+                ..
             } => r,
             _ => image,
+        }
+    }
+
+    /// The format written here.
+    pub fn format(&self) -> Format {
+        match self {
+            Placement::Tag { .. } | Placement::Referrers => Format::SimpleSigning,
+            Placement::Bundle { .. } => Format::Bundle,
         }
     }
 }
@@ -50,7 +103,8 @@ pub struct SignOptions {
     /// The private key: a file path or `env://VAR`.
     pub key: String,
     pub password: PasswordSource,
-    /// `-a KEY=VALUE`: the payload's `optional` map.
+    /// `-a KEY=VALUE`: the payload's `optional` map (in a bundle: the statement subject's
+    /// `annotations`).
     pub annotations: BTreeMap<String, String>,
     pub placement: Placement,
     /// On an index, also sign every child manifest.
@@ -87,6 +141,13 @@ pub struct Signed {
     pub layers: usize,
     /// `signed`, or `unchanged` when the same signature was already stored.
     pub status: Status,
+    /// `simplesigning` or `bundle`.
+    pub format: Format,
+    /// How verifiers find it: `sig-tag`, `referrers-api` or `referrers-tag`.
+    pub via: Via,
+    /// The referrers tag index listing it (`REG/REPO:sha256-<hex>`), with `referrers-tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
 }
 
 impl Signed {
@@ -102,20 +163,34 @@ impl Signed {
             } else {
                 Status::Unchanged
             },
+            format: stored.format,
+            via: stored.via,
+            index: stored.index,
         }
     }
 
-    /// `signed REG/REPO@sha256:... (signature REF[, already there])`.
+    /// `signed REG/REPO@sha256:... (signature REF[, already there])`; for a bundle
+    /// `(bundle REF via the referrers API|listed in REG/REPO:sha256-<hex>[, already there])`.
     pub fn text_line(&self) -> String {
         let note = if self.status == Status::Unchanged {
             ", already there"
         } else {
             ""
         };
-        format!(
-            "signed {} (signature {}{note})",
-            self.pinned, self.signature_ref
-        )
+        match (self.format, &self.index) {
+            (Format::SimpleSigning, _) => format!(
+                "signed {} (signature {}{note})",
+                self.pinned, self.signature_ref
+            ),
+            (Format::Bundle, Some(index)) => format!(
+                "signed {} (bundle {} listed in {index}{note})",
+                self.pinned, self.signature_ref
+            ),
+            (Format::Bundle, None) => format!(
+                "signed {} (bundle {} via the referrers API{note})",
+                self.pinned, self.signature_ref
+            ),
+        }
     }
 }
 
@@ -196,12 +271,19 @@ impl Signer {
         placement: &Placement,
         annotations: &BTreeMap<String, String>,
     ) -> anyhow::Result<Signed> {
-        let layer = SignatureLayer::sign(image, annotations, &self.key);
         let stored = match placement {
             Placement::Tag { repository } => {
+                let layer = SignatureLayer::sign(image, annotations, &self.key);
                 storage::store_in_tag(registry, &layer, repository.as_ref()).await?
             }
-            Placement::Referrers => storage::store_as_referrer(registry, &layer).await?,
+            Placement::Referrers => {
+                let layer = SignatureLayer::sign(image, annotations, &self.key);
+                storage::store_as_referrer(registry, &layer).await?
+            }
+            Placement::Bundle { via, repository } => {
+                let built = bundle::image_bundle(image.digest(), annotations, &self.key);
+                storage::store_bundle(registry, image, &built, *via, repository.as_ref()).await?
+            }
         };
         Ok(Signed::new(image, stored))
     }

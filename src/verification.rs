@@ -1,85 +1,93 @@
 /*!
-Checking an image's signatures the way Kyverno's cosign verifier does: find every signature
-stored for the pinned digest (the `.sig` tag and/or the referrers API), and judge each with
-the public keys. `verify`, `policy check` and `rotate` all ask through [`verify`].
+Checking an image's signatures the way cosign's and Kyverno's verifiers do: find every signature
+stored for the pinned digest, in both formats, and judge each with the public keys. `verify`,
+`policy check` and `rotate` all ask through [`verify`] (or [`verify_with`]).
 
-An image passes when at least one signature verifies with one of the keys, names the
-image's digest, has cosign's payload type and carries every required annotation. Finding
-nothing is a result ("unsigned"), not a registry failure.
+Where signatures are looked for ([`Lookup`]):
+
+- the `.sig` tag (cosign's simple signing), in the image's repository or a signature repository;
+- the referrers of the digest: cosign's `artifact.sig.v1` artifacts and Sigstore bundles (cosign
+  v3), listed by the registry's referrers API, or by the referrers tag index (`sha256-<hex>`) on
+  a registry without one; in the image's repository, and in the signature repository too when
+  one is given (cosign v3.1 keeps bundles there).
+
+A simple-signing signature passes when it verifies with one of the keys, names the image's
+digest, has cosign's payload type and carries every required annotation
+([`crate::signature::verify_layer`]). A bundle passes when it is a known bundle version, its
+DSSE signature verifies over PAE with one of the keys, its in-toto statement names the image's
+digest, its predicate type is cosign's sign predicate (or the one asked for) and its subject
+carries every required annotation ([`crate::bundle::verify_image_bundle`]). An image passes when
+at least one signature passes. Finding nothing is a result ("unsigned"), not a registry failure;
+what a referrers list holds besides signatures is reported as [`Skipped`].
 */
 
 use std::collections::BTreeMap;
 
+use crate::bundle::{self, BundleCheck, ImagePolicy, COSIGN_SIGN_PREDICATE_TYPE};
 use crate::keys::PublicKey;
 use crate::reference::Repository;
-use crate::registry::{PinnedImage, Registry, RegistryError};
+use crate::registry::{PinnedImage, Registry};
 use crate::signature::{self, SignatureCheck};
 use crate::signing::Placement;
-use crate::storage::{self, Found};
+use crate::storage::{self, Found, FoundItem};
+pub use crate::storage::{Format, ReferrersVia, Skipped, Via};
 
 /// Where to look for signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    /// The `.sig` tag, in the image's repository or in `repository`.
+    /// What tags hold: the `.sig` tag (in the image's repository, or in `repository`) and the
+    /// referrers tag index (`sha256-<hex>`, in the image's repository and in `repository`).
+    /// No referrers API call.
     Tag { repository: Option<Repository> },
-    /// The OCI 1.1 referrers API.
+    /// The OCI 1.1 referrers API only (signature artifacts and bundles); a registry without it
+    /// is an error.
     Referrers,
-    /// Both; a registry without the referrers API is then simply not asked.
+    /// Everything (the default): the `.sig` tag, and the referrers through the API or, on a
+    /// registry without one, the referrers tag index.
     Any { repository: Option<Repository> },
 }
 
 impl Default for Lookup {
     fn default() -> Self {
-        Lookup::Tag { repository: None }
+        Lookup::Any { repository: None }
     }
+}
+
+/// What a bundle said about itself, besides what [`SignatureCheck`] holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BundleInfo {
+    /// The bundle's `mediaType` (its version).
+    pub media_type: Option<String>,
+    /// The statement's `predicateType`.
+    pub predicate_type: Option<String>,
+    /// The sha256 digests the statement's subjects name.
+    pub subjects: Vec<String>,
+    /// Why it was refused, as a stable name (`wrong-key`, `other-digest`, `unknown-predicate`,
+    /// `malformed`, ...; see [`bundle::Refusal::kind`]).
+    pub reason_kind: Option<&'static str>,
 }
 
 /// One signature found, with the verdict on it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Checked {
-    /// `REG/REPO:sha256-<hex>.sig` or `REG/REPO@sha256:<artifact>`.
+    /// The manifest holding it: `REG/REPO:sha256-<hex>.sig` or `REG/REPO@sha256:<referrer>`.
     pub location: String,
-    /// Where it was found, as data: what `rotate` re-signs into.
-    #[serde(skip)]
-    pub place: Place,
+    /// For a bundle: `layer_digest` is the bundle blob's digest, `payload` the in-toto
+    /// statement, `annotations` the statement subject's.
     #[serde(flatten)]
     pub check: SignatureCheck,
-}
-
-/// Where a signature was found, in terms a signer can write to again: `rotate` appends the
-/// new key's signature in the same place as the old one ([`Place::placement`]). A later
-/// signature format (Sigstore bundles) adds its own variant here, so "the same place and
-/// format" stays one match.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Place {
-    /// A layer of the `sha256-<hex>.sig` tag in `repository` (the image's own, or the
-    /// signature repository).
-    Tag { repository: Repository },
-    /// A cosign signature artifact found through the referrers API.
-    Referrers,
-}
-
-impl Place {
-    /// The placement that writes a signature for `image` into this place.
-    pub fn placement(&self, image: &PinnedImage) -> Placement {
-        match self {
-            Place::Tag { repository } if repository == image.repository() => {
-                Placement::Tag { repository: None }
-            }
-            Place::Tag { repository } => Placement::Tag {
-                repository: Some(repository.clone()),
-            },
-            Place::Referrers => Placement::Referrers,
-        }
-    }
-
-    /// How a report names the place: the `.sig` tag, or "referrers".
-    pub fn describe(&self, image: &PinnedImage) -> String {
-        match self {
-            Place::Tag { repository } => format!("{repository}:{}", image.signature_tag()),
-            Place::Referrers => format!("{image} (referrers)"),
-        }
-    }
+    /// `simplesigning` or `bundle`.
+    pub format: Format,
+    /// How it was found: `sig-tag`, `referrers-api` or `referrers-tag`.
+    pub via: Via,
+    /// The referrers tag index that listed it (`REG/REPO:sha256-<hex>`), with `referrers-tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleInfo>,
+    /// Where a new signature of this kind goes to sit beside this one (rotation re-signs there).
+    #[serde(skip)]
+    pub placement: Placement,
 }
 
 /// Every signature found for an image, each judged.
@@ -88,6 +96,8 @@ pub struct Verification {
     pub signatures: Vec<Checked>,
     /// Where pinsign looked, for "no signatures found ... (looked in ...)".
     pub places: Vec<String>,
+    /// What the referrers lists held that is not a signature of this image, and why.
+    pub skipped: Vec<Skipped>,
 }
 
 impl Verification {
@@ -102,8 +112,20 @@ impl Verification {
     }
 }
 
-/// Find and judge the signatures of `image`. Errors only when the registry fails; an
-/// image without signatures gives an empty [`Verification`].
+/// What an image's signatures must satisfy, and where to look.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    pub keys: &'a [PublicKey],
+    /// `-a KEY=VALUE`: in a simple-signing payload's `optional`, in a bundle subject's
+    /// `annotations`.
+    pub required: &'a BTreeMap<String, String>,
+    pub lookup: &'a Lookup,
+    /// The predicate type a bundle's statement must have (cosign's sign predicate by default).
+    pub predicate_type: &'a str,
+}
+
+/// Find and judge the signatures of `image`, bundles with cosign's sign predicate. Errors only
+/// when the registry fails; an image without signatures gives an empty [`Verification`].
 pub async fn verify(
     registry: &Registry,
     image: &PinnedImage,
@@ -111,54 +133,132 @@ pub async fn verify(
     required: &BTreeMap<String, String>,
     lookup: &Lookup,
 ) -> anyhow::Result<Verification> {
-    let mut found: Vec<(Place, Found)> = Vec::new();
-    let mut places = Vec::new();
-    let tag_repo = match lookup {
-        Lookup::Tag { repository } | Lookup::Any { repository } => {
-            Some(repository.as_ref().unwrap_or(image.repository()))
-        }
-        Lookup::Referrers => None,
+    verify_with(
+        registry,
+        image,
+        &VerifyOptions {
+            keys,
+            required,
+            lookup,
+            predicate_type: COSIGN_SIGN_PREDICATE_TYPE,
+        },
+    )
+    .await
+}
+
+/// [`verify`] with every option.
+pub async fn verify_with(
+    registry: &Registry,
+    image: &PinnedImage,
+    opts: &VerifyOptions<'_>,
+) -> anyhow::Result<Verification> {
+    let image_repo = image.repository();
+    let (sig_repo, how) = match opts.lookup {
+        Lookup::Tag { repository } => (Some(repository.as_ref()), ReferrersVia::Tag),
+        Lookup::Any { repository } => (Some(repository.as_ref()), ReferrersVia::Auto),
+        Lookup::Referrers => (None, ReferrersVia::Api),
     };
-    if let Some(repo) = tag_repo {
+    let mut found: Vec<Found> = Vec::new();
+    let mut places = Vec::new();
+    let mut skipped = Vec::new();
+    if let Some(repository) = sig_repo {
+        let repo = repository.unwrap_or(image_repo);
         places.push(format!("{repo}:{}", image.signature_tag()));
         if let Some(layers) = storage::fetch_from_tag(registry, image, repo).await? {
-            let place = Place::Tag {
-                repository: repo.clone(),
-            };
-            found.extend(layers.into_iter().map(|f| (place.clone(), f)));
+            found.extend(layers);
         }
     }
-    if matches!(lookup, Lookup::Referrers | Lookup::Any { .. }) {
-        places.push(format!("the referrers of {image}"));
-        match storage::fetch_from_referrers(registry, image).await {
-            Ok(layers) => found.extend(layers.into_iter().map(|f| (Place::Referrers, f))),
-            Err(e) if matches!(lookup, Lookup::Any { .. }) && referrers_unsupported(&e) => {}
-            Err(e) => return Err(e),
+    let mut referrer_repos = vec![image_repo];
+    if let Some(Some(r)) = sig_repo {
+        if r != image_repo {
+            referrer_repos.push(r);
         }
     }
+    for repo in referrer_repos {
+        let listed = storage::fetch_referrers(registry, image, repo, how).await?;
+        places.push(listed.place);
+        found.extend(listed.found);
+        skipped.extend(listed.skipped);
+    }
+    let policy = ImagePolicy::new(opts.keys)
+        .with_predicate_type(opts.predicate_type)
+        .with_annotations(opts.required);
     let signatures = found
         .into_iter()
-        .map(|(place, f)| {
-            let mut check = signature::verify_layer(image.digest(), &f.layer, keys, required);
-            if let Some(e) = f.fetch_error {
+        .map(|f| judge(image, f, opts, &policy))
+        .collect();
+    Ok(Verification {
+        signatures,
+        places,
+        skipped,
+    })
+}
+
+fn judge(
+    image: &PinnedImage,
+    found: Found,
+    opts: &VerifyOptions<'_>,
+    policy: &ImagePolicy<'_>,
+) -> Checked {
+    let format = found.format();
+    let placement = placement_of(image, &found);
+    let (check, bundle) = match found.item {
+        FoundItem::Layer { layer, fetch_error } => {
+            let mut check =
+                signature::verify_layer(image.digest(), &layer, opts.keys, opts.required);
+            if let Some(e) = fetch_error {
                 check.verified = false;
                 check.reason = Some(e);
             }
-            Checked {
-                location: f.location,
-                place,
-                check,
-            }
-        })
-        .collect();
-    Ok(Verification { signatures, places })
+            (check, None)
+        }
+        FoundItem::Bundle { digest, bytes } => {
+            let check = match bytes {
+                Ok(bytes) => bundle::verify_image_bundle(&bytes, image.digest(), policy),
+                Err(refusal) => BundleCheck::refused(digest.clone(), refusal),
+            };
+            let info = BundleInfo {
+                media_type: check.media_type.clone(),
+                predicate_type: check.predicate_type.clone(),
+                subjects: check.subjects.clone(),
+                reason_kind: check.reason_kind,
+            };
+            let check = SignatureCheck {
+                layer_digest: digest,
+                key: check.key,
+                key_source: check.key_source,
+                annotations: check.annotations,
+                verified: check.verified,
+                reason: check.reason,
+                payload: check.statement,
+            };
+            (check, Some(info))
+        }
+    };
+    Checked {
+        location: found.location,
+        check,
+        format,
+        via: found.via,
+        listed_in: found.listed_in,
+        bundle,
+        placement,
+    }
 }
 
-fn referrers_unsupported(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<RegistryError>(),
-            Some(RegistryError::ReferrersUnsupported { .. })
-        )
-    })
+/// Where a new signature goes to sit beside `found`.
+fn placement_of(image: &PinnedImage, found: &Found) -> Placement {
+    let repository = (found.repository != *image.repository()).then(|| found.repository.clone());
+    match (found.format(), found.via) {
+        (Format::SimpleSigning, Via::SigTag) => Placement::Tag { repository },
+        (Format::SimpleSigning, _) => Placement::Referrers,
+        (Format::Bundle, Via::ReferrersTag) => Placement::Bundle {
+            via: ReferrersVia::Tag,
+            repository,
+        },
+        (Format::Bundle, _) => Placement::Bundle {
+            via: ReferrersVia::Api,
+            repository,
+        },
+    }
 }

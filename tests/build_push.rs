@@ -459,6 +459,44 @@ fn sign_honours_the_signature_repository_and_mode() {
     assert_eq!(fep.head_manifest("placed/referrer", &sig_tag).status, 404);
     let pinned_ref = format!("{}@{digest}", fep.image("placed/referrer"));
     verify(&fep, &pinned_ref, &[], &["--mode", "referrers"]).ok();
+
+    // --format bundle: a Sigstore bundle referrer, through the referrers API on ferro and the
+    // referrers tag index on Distribution, exactly as sign-digest --format bundle writes it.
+    for (ep, via) in [(&fep, "referrers API"), (&ep, "listed in")] {
+        let out = ws
+            .build_push(ep, &ep.image("placed/bundle:v1"))
+            .env("PINSIGN_PASSWORD", KEY_PASSWORD)
+            .args(["--sign", "--format", "bundle", "--key"])
+            .arg(&key)
+            .arg("--context")
+            .arg(&context)
+            .outcome()
+            .ok();
+        assert!(out.stderr.contains("(bundle "), "{out}");
+        assert!(out.stderr.contains(via), "{out}");
+        let (_, digest) = pinned(&out);
+        let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+        assert_eq!(ep.head_manifest("placed/bundle", &sig_tag).status, 404);
+        let head = ep.head_manifest("placed/bundle", &digest);
+        let size: u64 = head.header("content-length").unwrap().parse().unwrap();
+        let stored = support::bundle_check::stored_bundles(
+            ep,
+            "placed/bundle",
+            &digest,
+            head.content_type.as_deref().unwrap(),
+            size,
+        );
+        assert_eq!(stored.len(), 1, "{out}");
+        let pinned_ref = format!("{}@{digest}", ep.image("placed/bundle"));
+        let out = verify(ep, &pinned_ref, &[], &["-o", "json"]).ok();
+        assert_eq!(out.json()[0]["signatures"][0]["format"], "bundle", "{out}");
+    }
+    // A signing flag without --sign is a usage error.
+    ws.build_push(&ep, &ep.image("placed/nosign:v1"))
+        .args(["--format", "bundle", "--context"])
+        .arg(&context)
+        .outcome()
+        .only_error(2, &["--format", "--sign"]);
 }
 
 #[test]

@@ -722,13 +722,17 @@ fn batch_from_file_and_stdin_with_json_report() {
             keys_of(sig),
             [
                 "digest",
+                "format",
                 "layers",
                 "pinned",
                 "signature_manifest_digest",
                 "signature_ref",
-                "status"
+                "status",
+                "via"
             ]
         );
+        assert_eq!(sig["format"], "simplesigning");
+        assert_eq!(sig["via"], "sig-tag");
         assert_eq!(sig["digest"], image.digest.as_str());
         assert_eq!(sig["pinned"], image.pinned.as_str());
         assert_eq!(

@@ -142,6 +142,10 @@ pub enum Refusal {
     DigestAlgorithm(&'static str),
     #[error("with only the file's digest pinsign can check ECDSA P-256 signatures; pass the file itself")]
     NeedsFile,
+    /// The bundle (or its referrer manifest) could not be read intact from the registry: the
+    /// text says what (a blob missing, or not matching its digest or size).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 fn names(named: &[String]) -> String {
@@ -173,6 +177,7 @@ impl Refusal {
             Refusal::MessageDigest { .. } => "other-digest",
             Refusal::DigestAlgorithm(_) => "digest-algorithm",
             Refusal::NeedsFile => "needs-file",
+            Refusal::Unreadable(_) => "unreadable",
         }
     }
 }
@@ -238,6 +243,16 @@ impl BundleCheck {
             reason_kind: None,
             refusal: None,
         }
+    }
+
+    /// The verdict on a bundle that could not be checked at all (not fetched, or not intact):
+    /// `bundle_digest` is the digest its descriptor names.
+    pub fn refused(bundle_digest: Digest, refusal: Refusal) -> BundleCheck {
+        BundleCheck {
+            bundle_digest,
+            ..BundleCheck::for_bundle(b"")
+        }
+        .refuse(refusal)
     }
 
     fn refuse(mut self, refusal: Refusal) -> BundleCheck {

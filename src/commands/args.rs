@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::keys::PasswordSource;
 use crate::reference::Repository;
 use crate::registry::{AuthFiles, CredentialSource, Credentials, HostSettings, RegistryOptions};
-use crate::signing::{Placement, SignOptions};
+use crate::signing::{Placement, ReferrersVia, SignOptions};
 use crate::verification::Lookup;
 
 /// Options accepted before or after any subcommand.
@@ -271,25 +271,41 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Where signatures are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// Where signatures are stored (`--mode`). Unset: `tag` for simple signing; for bundles the
+/// referrers API where the registry has it, else the referrers tag index (as cosign v3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SignMode {
-    /// The `sha256-<hex>.sig` tag (what cosign, Kyverno's default and Zot read).
-    #[default]
+    /// Found by a tag: the `sha256-<hex>.sig` tag (simplesigning; what cosign, Kyverno's
+    /// default verifier and Zot read), or for bundles the referrers tag index `sha256-<hex>`,
+    /// kept even where the registry has the referrers API.
     Tag,
-    /// An OCI 1.1 artifact with `subject`, found through the referrers API.
+    /// Found through the OCI 1.1 referrers API only: an `artifact.sig.v1` artifact
+    /// (simplesigning) or a bundle referrer; refused on a registry without the API.
     Referrers,
+}
+
+/// The signature format (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SignatureFormat {
+    /// cosign's simple signing payload, in the `.sig` tag (what Kyverno ClusterPolicy's
+    /// default verifier reads).
+    #[default]
+    Simplesigning,
+    /// A Sigstore bundle (DSSE, in-toto statement) attached as an OCI 1.1 referrer: what
+    /// `cosign sign` v3 writes by default.
+    Bundle,
 }
 
 /// Where to look for signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum VerifyMode {
-    /// The `sha256-<hex>.sig` tag.
-    #[default]
+    /// What tags hold: the `sha256-<hex>.sig` tag and the referrers tag index `sha256-<hex>`.
     Tag,
-    /// The OCI 1.1 referrers API.
+    /// The OCI 1.1 referrers API only (signature artifacts and bundles).
     Referrers,
-    /// Both (a registry without the referrers API is then just skipped).
+    /// Everything: the `.sig` tag, and the referrers through the API, or the referrers tag
+    /// index where the registry has no API.
+    #[default]
     Any,
 }
 
@@ -309,20 +325,42 @@ pub struct SignatureArgs {
     #[arg(long, env = "COSIGN_REPOSITORY", value_name = "REG/REPO")]
     pub signature_repo: Option<String>,
 
-    /// Where to store signatures.
+    /// Signature format: simplesigning (the .sig tag) or bundle (a Sigstore bundle referrer,
+    /// as cosign v3 signs).
     #[arg(long, value_enum, default_value_t)]
-    pub mode: SignMode,
+    pub format: SignatureFormat,
+
+    /// Where to store signatures: tag or referrers. Default: tag for simplesigning; for
+    /// bundles the referrers API where the registry has it, else the referrers tag index.
+    #[arg(long, value_enum)]
+    pub mode: Option<SignMode>,
 }
 
 impl SignatureArgs {
     /// The signing options for a key (`KEY`: a path or env://VAR).
     pub fn options(&self, key: &str, password: &PasswordArgs) -> anyhow::Result<SignOptions> {
         let repository = Repository::parse_optional(self.signature_repo.as_deref())?;
-        let placement = match (self.mode, repository) {
-            (SignMode::Tag, repository) => Placement::Tag { repository },
-            (SignMode::Referrers, None) => Placement::Referrers,
-            (SignMode::Referrers, Some(_)) => return Err(UsageError::new(
-                "--signature-repo (or COSIGN_REPOSITORY) works with --mode tag only: a referrer must live beside its subject; unset it or use --mode tag",
+        let placement = match (self.format, self.mode, repository) {
+            (SignatureFormat::Simplesigning, None | Some(SignMode::Tag), repository) => {
+                Placement::Tag { repository }
+            }
+            (SignatureFormat::Simplesigning, Some(SignMode::Referrers), None) => {
+                Placement::Referrers
+            }
+            (SignatureFormat::Bundle, None, repository) => Placement::Bundle {
+                via: ReferrersVia::Auto,
+                repository,
+            },
+            (SignatureFormat::Bundle, Some(SignMode::Tag), repository) => Placement::Bundle {
+                via: ReferrersVia::Tag,
+                repository,
+            },
+            (SignatureFormat::Bundle, Some(SignMode::Referrers), None) => Placement::Bundle {
+                via: ReferrersVia::Api,
+                repository: None,
+            },
+            (_, Some(SignMode::Referrers), Some(_)) => return Err(UsageError::new(
+                "--signature-repo (or COSIGN_REPOSITORY) does not go with --mode referrers: pinsign verify --mode referrers looks beside the image; unset it, or use --mode tag (with --format bundle, or no --mode)",
             )
             .into()),
         };
@@ -337,7 +375,10 @@ impl SignatureArgs {
 
     /// True when a flag that only means something when signing was given.
     pub fn any_signing_flag(&self) -> bool {
-        !self.annotations.is_empty() || self.recursive
+        !self.annotations.is_empty()
+            || self.recursive
+            || self.mode.is_some()
+            || self.format != SignatureFormat::default()
     }
 }
 
@@ -537,15 +578,78 @@ mod tests {
     }
 
     #[test]
-    fn referrers_mode_with_a_signature_repo_is_refused_in_sign_and_verify() {
-        let args = SignatureArgs {
-            annotations: vec![],
-            recursive: false,
-            signature_repo: Some("reg.example/sigs".into()),
-            mode: SignMode::Referrers,
+    fn format_and_mode_make_the_placement() {
+        let sigs = Repository::parse("reg.example/sigs").unwrap();
+        let placement = |format, mode, repo: Option<&str>| {
+            SignatureArgs {
+                annotations: vec![],
+                recursive: false,
+                signature_repo: repo.map(str::to_string),
+                format,
+                mode,
+            }
+            .options("k", &PasswordArgs::default())
+            .unwrap()
+            .placement
         };
-        let e = args.options("k", &PasswordArgs::default()).unwrap_err();
-        assert_eq!(crate::error::exit_code(&e), 2);
+        use SignatureFormat::{Bundle, Simplesigning};
+        assert_eq!(
+            placement(Simplesigning, None, None),
+            Placement::Tag { repository: None }
+        );
+        assert_eq!(
+            placement(Simplesigning, Some(SignMode::Tag), Some("reg.example/sigs")),
+            Placement::Tag {
+                repository: Some(sigs.clone())
+            }
+        );
+        assert_eq!(
+            placement(Simplesigning, Some(SignMode::Referrers), None),
+            Placement::Referrers
+        );
+        assert_eq!(
+            placement(Bundle, None, None),
+            Placement::Bundle {
+                via: ReferrersVia::Auto,
+                repository: None
+            }
+        );
+        assert_eq!(
+            placement(Bundle, Some(SignMode::Tag), Some("reg.example/sigs")),
+            Placement::Bundle {
+                via: ReferrersVia::Tag,
+                repository: Some(sigs.clone())
+            }
+        );
+        assert_eq!(
+            placement(Bundle, None, Some("reg.example/sigs")),
+            Placement::Bundle {
+                via: ReferrersVia::Auto,
+                repository: Some(sigs)
+            }
+        );
+        assert_eq!(
+            placement(Bundle, Some(SignMode::Referrers), None),
+            Placement::Bundle {
+                via: ReferrersVia::Api,
+                repository: None
+            }
+        );
+    }
+
+    #[test]
+    fn referrers_mode_with_a_signature_repo_is_refused_in_sign_and_verify() {
+        for format in [SignatureFormat::Simplesigning, SignatureFormat::Bundle] {
+            let args = SignatureArgs {
+                annotations: vec![],
+                recursive: false,
+                signature_repo: Some("reg.example/sigs".into()),
+                format,
+                mode: Some(SignMode::Referrers),
+            };
+            let e = args.options("k", &PasswordArgs::default()).unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2);
+        }
         let e = lookup(VerifyMode::Referrers, Some("reg.example/sigs")).unwrap_err();
         assert_eq!(crate::error::exit_code(&e), 2);
         assert!(matches!(

@@ -105,7 +105,10 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
         }),
     };
     if !args.sign && args.signature.any_signing_flag() {
-        return Err(UsageError::new("--annotation and --recursive go with --sign").into());
+        return Err(UsageError::new(
+            "--annotation, --recursive, --format and --mode go with --sign",
+        )
+        .into());
     }
     let registry = Registry::new(global.registry.options()?)?;
     // Load the key before the build: a wrong password should not cost a build.

@@ -1,8 +1,10 @@
-//! `verify IMAGE... --key PUB`: the verdict Kyverno will reach, with the reasons.
+//! `verify IMAGE... --key PUB`: the verdict cosign and Kyverno will reach, with the reasons.
 //!
-//! An image passes when at least one signature stored for its digest verifies with one
-//! of the keys, names that digest, has cosign's type, and carries every `-a` annotation.
-//! A tag is pinned first and the pin is printed; each signature that fails says why.
+//! An image passes when at least one signature stored for its digest (a simple-signing layer
+//! or a Sigstore bundle, see [`crate::verification`]) verifies with one of the keys, names that
+//! digest, has cosign's type (or predicate), and carries every `-a` annotation. A tag is pinned
+//! first and the pin is printed; every signature found is listed with its format, where it was
+//! found and which key verified it, or why it failed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use crate::output::{print_json, print_line, progress_bar};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::signature;
-use crate::verification::{self, Checked, Lookup};
+use crate::verification::{self, Checked, Lookup, Skipped, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -29,15 +31,21 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PUB", required = true)]
     pub key: Vec<String>,
 
-    /// Require the payload's "optional" map to hold KEY=VALUE (repeatable).
+    /// Require KEY=VALUE in the payload's "optional" map (a bundle: in its statement
+    /// subject's annotations) (repeatable).
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
+
+    /// The in-toto predicate type a bundle's statement must have.
+    #[arg(long, value_name = "URI", default_value = crate::bundle::COSIGN_SIGN_PREDICATE_TYPE)]
+    pub predicate_type: String,
 
     /// Look for signatures in this repository instead of the image's (like COSIGN_REPOSITORY).
     #[arg(long, env = "COSIGN_REPOSITORY", value_name = "REG/REPO")]
     pub signature_repo: Option<String>,
 
-    /// Where to look for signatures.
+    /// Where to look for signatures: any (the .sig tag and the referrers, through the API or
+    /// the referrers tag index), tag (only what tags hold) or referrers (only the API).
     #[arg(long, value_enum, default_value_t)]
     pub mode: VerifyMode,
 
@@ -59,8 +67,30 @@ struct Report {
     digest: Option<String>,
     verified: bool,
     signatures: Vec<Checked>,
+    /// What the referrers lists held that is not a signature of this image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<Skipped>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// What every image of the run is checked against.
+struct Policy {
+    keys: Vec<PublicKey>,
+    required: BTreeMap<String, String>,
+    lookup: Lookup,
+    predicate_type: String,
+}
+
+impl Policy {
+    fn options(&self) -> VerifyOptions<'_> {
+        VerifyOptions {
+            keys: &self.keys,
+            required: &self.required,
+            lookup: &self.lookup,
+            predicate_type: &self.predicate_type,
+        }
+    }
 }
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -74,17 +104,24 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .map(|k| load_public_key(k, &args.password.source()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let registry = Registry::new(global.registry.options()?)?;
-    let shared = Arc::new((registry, keys, required, lookup));
+    let policy = Policy {
+        keys,
+        required,
+        lookup,
+        predicate_type: args.predicate_type.clone(),
+    };
+    let shared = Arc::new((registry, policy));
     let bar = progress_bar(images.len(), "verifying");
     let total = images.len();
+    let quiet = global.quiet;
     let reports = run_all(images, batch.concurrency, &bar, |image| {
         let shared = shared.clone();
         let output = args.output;
         let bar = bar.clone();
         async move {
-            let (registry, keys, required, lookup) = &*shared;
-            let report = verify_image(registry, keys, required, lookup, &image).await;
-            bar.suspend(|| print_text(&report, keys, output));
+            let (registry, policy) = &*shared;
+            let report = verify_image(registry, policy, &image).await;
+            bar.suspend(|| print_text(&report, &policy.keys, output, quiet));
             report
         }
     })
@@ -104,7 +141,10 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
+/// Text output: the verdict on stdout (one line per image), then one line per signature on
+/// stderr with its format, where it was found and the key that verified it (or why not), and
+/// what was skipped (only when the image failed, or with -v). `-q` keeps only failures.
+fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: bool) {
     if output != OutputFormat::Text {
         if let Some(e) = &report.error {
             eprintln!("pinsign: error: {e}");
@@ -117,11 +157,16 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
         }
     }
     if let Some(e) = &report.error {
+        print_skipped(report);
         eprintln!("pinsign: error: {e}");
         return;
     }
     let pinned = report.pinned.as_deref().unwrap_or(&report.input);
     let n = report.signatures.len();
+    let key_name = |fp: &str| match keys.iter().find(|k| k.fingerprint() == fp) {
+        Some(k) => format!("{} ({fp})", k.source()),
+        None => fp.to_string(),
+    };
     if report.verified {
         let good: Vec<&Checked> = report
             .signatures
@@ -130,11 +175,8 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
             .collect();
         let by: Vec<String> = good
             .iter()
-            .filter_map(|s| s.check.key.clone())
-            .map(|fp| match keys.iter().find(|k| k.fingerprint() == fp) {
-                Some(k) => format!("{} ({fp})", k.source()),
-                None => fp,
-            })
+            .filter_map(|s| s.check.key.as_deref())
+            .map(key_name)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -150,17 +192,35 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat) {
             if n == 1 { "" } else { "s" }
         );
     }
-    // Numbered: every key signs the same payload, so layer digests often repeat.
     for (i, s) in report.signatures.iter().enumerate() {
-        if !s.check.verified || !report.verified {
-            eprintln!(
-                "  signature {}/{n} (payload {}) in {}: {}",
-                i + 1,
-                short(s.check.layer_digest.as_str()),
-                s.location,
-                s.check.reason.as_deref().unwrap_or("valid")
-            );
+        if quiet && s.check.verified {
+            continue;
         }
+        let verdict = match (&s.check.reason, s.check.key.as_deref()) {
+            (None, Some(fp)) => format!("valid, by {}", key_name(fp)),
+            (None, None) => "valid".to_string(),
+            (Some(reason), _) => reason.clone(),
+        };
+        eprintln!(
+            "  signature {}/{n}: {} {} in {} ({}): {verdict}",
+            i + 1,
+            s.format.as_str(),
+            short(s.check.layer_digest.as_str()),
+            s.location,
+            match &s.listed_in {
+                Some(index) => format!("listed in {index}"),
+                None => s.via.describe().to_string(),
+            },
+        );
+    }
+    if !report.verified || crate::logging::verbose() {
+        print_skipped(report);
+    }
+}
+
+fn print_skipped(report: &Report) {
+    for s in &report.skipped {
+        eprintln!("  skipped {}: {}", s.location, s.reason);
     }
 }
 
@@ -168,22 +228,17 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
 }
 
-async fn verify_image(
-    registry: &Registry,
-    keys: &[PublicKey],
-    required: &BTreeMap<String, String>,
-    lookup: &Lookup,
-    image: &ImageRef,
-) -> Report {
+async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) -> Report {
     let mut report = Report {
         input: image.original().to_string(),
         pinned: None,
         digest: None,
         verified: false,
         signatures: Vec::new(),
+        skipped: Vec::new(),
         error: None,
     };
-    let work = verify_inner(registry, keys, required, lookup, image, &mut report);
+    let work = verify_inner(registry, policy, image, &mut report);
     if let Err(e) = registry.within_deadline(image.original(), work).await {
         report.verified = false;
         report.error = Some(format!(
@@ -197,16 +252,15 @@ async fn verify_image(
 
 async fn verify_inner(
     registry: &Registry,
-    keys: &[PublicKey],
-    required: &BTreeMap<String, String>,
-    lookup: &Lookup,
+    policy: &Policy,
     image: &ImageRef,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let pinned = registry.resolve(image).await?;
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
-    let verification = verification::verify(registry, &pinned, keys, required, lookup).await?;
+    let verification = verification::verify_with(registry, &pinned, &policy.options()).await?;
+    report.skipped = verification.skipped.clone();
     if verification.signatures.is_empty() {
         anyhow::bail!(
             "no signatures found for {pinned} (looked in {})",

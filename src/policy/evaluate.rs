@@ -203,7 +203,9 @@ async fn verify_group(
     };
     let verified_by_referrers = |key: &PublicKey| -> Option<&Checked> {
         match &referrers {
-            Some(Referrers::Last { verification, .. }) => verified_by(verification, key),
+            Some(Referrers::Last { verification, .. }) => {
+                verified_by(verification, key, group.location.bundles)
+            }
             _ => None,
         }
     };
@@ -212,8 +214,15 @@ async fn verify_group(
         .iter()
         .any(|(_, key)| verified_by_referrers(key).is_none());
     let tag = if tag_needed {
-        let lookup = Lookup::Tag {
-            repository: repository.clone(),
+        // An ImageValidatingPolicy also reads bundles, which the referrers API lists.
+        let lookup = if group.location.bundles {
+            Lookup::Any {
+                repository: repository.clone(),
+            }
+        } else {
+            Lookup::Tag {
+                repository: repository.clone(),
+            }
         };
         Some(
             verification::verify(registry, pinned, &keys, group.annotations, &lookup)
@@ -240,7 +249,7 @@ async fn verify_group(
                 Some(Err(reason)) => CheckResult::Error {
                     reason: reason.clone(),
                 },
-                Some(Ok(v)) => match verified_by(v, key) {
+                Some(Ok(v)) => match verified_by(v, key, group.location.bundles) {
                     Some(s) => {
                         let mut detail = format!("signature by {fp} in {}", s.location);
                         if let Some(r) = &referrers {
@@ -296,7 +305,7 @@ async fn last_referrer(
         .await
     {
         Ok(list) => list,
-        Err(RegistryError::ReferrersUnsupported { registry }) => {
+        Err(RegistryError::ReferrersUnsupported { registry, .. }) => {
             return Referrers::Failed(format!("registry {registry} has no referrers API"))
         }
         Err(e) => return Referrers::Failed(format!("listing the referrers failed ({e})")),
@@ -321,11 +330,14 @@ async fn last_referrer(
     }
 }
 
-/// The signature `key` verified, if any.
-fn verified_by<'v>(v: &'v Verification, key: &PublicKey) -> Option<&'v Checked> {
+/// The signature `key` verified, if any; a Sigstore bundle counts only where the policy's
+/// verifier reads bundles.
+fn verified_by<'v>(v: &'v Verification, key: &PublicKey, bundles: bool) -> Option<&'v Checked> {
     let fp = key.fingerprint();
-    v.valid()
-        .find(|s| s.check.key.as_deref() == Some(fp.as_str()))
+    v.valid().find(|s| {
+        s.check.key.as_deref() == Some(fp.as_str())
+            && (bundles || s.format == crate::verification::Format::SimpleSigning)
+    })
 }
 
 /// Why the referrers attempt did not verify with the key `fp`.

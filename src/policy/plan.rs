@@ -47,6 +47,9 @@ pub struct SignatureLocation {
     /// `cosignOCI11`: the referrers API first (cosign reads only the *last* referrer manifest
     /// with the signature artifact type), then the `sha256-<hex>.sig` tag if that fails.
     pub referrers_first: bool,
+    /// Whether Sigstore bundles count: an ImageValidatingPolicy reads bundles first, then
+    /// `.sig` (Kyverno 1.17+); a ClusterPolicy's default `Cosign` verifier reads `.sig` only.
+    pub bundles: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -348,6 +351,7 @@ fn attestor_set(b: &mut Builder, set: &AttestorSet, entry: &VerifyImages) -> Req
                 SignatureLocation {
                     repository: repository.clone().or_else(|| entry.repository.clone()),
                     referrers_first: entry.cosign_oci11,
+                    bundles: false,
                 },
                 tlog.clone(),
             ),
@@ -362,6 +366,7 @@ fn attestor_set(b: &mut Builder, set: &AttestorSet, entry: &VerifyImages) -> Req
                 SignatureLocation {
                     repository: repository.clone().or_else(|| entry.repository.clone()),
                     referrers_first: entry.cosign_oci11,
+                    bundles: false,
                 },
                 tlog.clone(),
             ),
@@ -499,6 +504,7 @@ fn plan_ivpol(
                             SignatureLocation {
                                 repository: repository.clone(),
                                 referrers_first: false,
+                                bundles: true,
                             },
                             tlog.clone(),
                         ),
@@ -513,6 +519,7 @@ fn plan_ivpol(
                             SignatureLocation {
                                 repository: repository.clone(),
                                 referrers_first: false,
+                                bundles: true,
                             },
                             tlog.clone(),
                         ),

@@ -100,6 +100,8 @@ pub struct Registry {
     /// Identity tokens a token server rotated (a `refresh_token` in its reply), per registry.
     pub(super) rotated: Mutex<HashMap<String, Zeroizing<String>>>,
     pub(super) requests: AtomicU64,
+    /// Which registries have the OCI 1.1 referrers API (see `referrers`).
+    pub(super) referrers_api: super::referrers::ApiCache,
 }
 
 impl std::fmt::Debug for Registry {
@@ -138,6 +140,7 @@ impl Registry {
             token_fetch: tokio::sync::Mutex::new(()),
             rotated: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            referrers_api: Default::default(),
         };
         // The common client, built now so a setup problem shows before any work.
         registry

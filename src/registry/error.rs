@@ -268,8 +268,9 @@ pub enum RegistryError {
         actual: String,
     },
 
-    #[error("registry {registry} does not support the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest> answered 404)")]
-    ReferrersUnsupported { registry: String },
+    /// `answer` is what `GET /v2/<name>/referrers/<digest>` got: `404`, `405`, `200 with text/html`...
+    #[error("registry {registry} does not support the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest> answered {answer})")]
+    ReferrersUnsupported { registry: String, answer: String },
 
     #[error("registry {registry}: {detail}")]
     Protocol { registry: String, detail: String },

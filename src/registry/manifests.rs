@@ -1,7 +1,7 @@
 //! Manifests: resolving references to digests, reading (always checked against a digest),
-//! writing, indexes and platforms, and the OCI 1.1 referrers list.
+//! writing, indexes and platforms (the OCI 1.1 referrers list is in `referrers`).
 
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Method;
 
 use super::client::{
@@ -11,7 +11,6 @@ use super::{
     parse_index, Descriptor, Manifest, PinnedImage, Platform, Registry, RegistryError,
     MAX_MANIFEST_BYTES,
 };
-use crate::media_types::OCI_INDEX;
 use crate::reference::{Digest, ImageRef, Repository, Tag};
 
 impl Registry {
@@ -232,41 +231,6 @@ impl Registry {
             }
         }
         Ok(digest)
-    }
-
-    /// The OCI 1.1 referrers of a manifest, optionally filtered by artifact type. A
-    /// registry without the API (404) is [`RegistryError::ReferrersUnsupported`].
-    pub async fn referrers(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>, RegistryError> {
-        let mut path = format!("/v2/{}/referrers/{digest}", repo.path());
-        if let Some(t) = artifact_type {
-            path.push_str(&format!("?artifactType={}", t.replace('+', "%2B")));
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, header_value(OCI_INDEX));
-        let resp = self
-            .fetch(repo, Method::GET, &path, headers)
-            .await?
-            .ok_or_else(|| RegistryError::ReferrersUnsupported {
-                registry: repo.registry().to_string(),
-            })?;
-        let bytes = self
-            .read_capped(repo, resp, MAX_MANIFEST_BYTES, &path)
-            .await?;
-        let index: oci_client::manifest::OciImageIndex =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
-                registry: repo.registry().to_string(),
-                detail: format!("the referrers list of {repo}@{digest} is not an OCI index: {e}"),
-            })?;
-        Ok(index
-            .manifests
-            .into_iter()
-            .filter(|m| artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t)))
-            .collect())
     }
 
     /// DELETE a manifest by digest (a tag is never deleted this way: registries refuse it,

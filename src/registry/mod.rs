@@ -24,6 +24,7 @@ pub mod hosts;
 mod manifests;
 mod pinned;
 mod platform;
+mod referrers;
 pub mod retry;
 mod token;
 
@@ -37,6 +38,7 @@ pub use error::{CredentialSource, ErrorBody, RegistryError, TlsProblem};
 pub use hosts::{HostPolicy, HostSettings};
 pub use pinned::PinnedImage;
 pub use platform::{parse_index, Platform};
+pub use referrers::ReferrersList;
 
 #[cfg(test)]
 pub(crate) use pinned::for_tests as pinned_for_tests;

@@ -15,12 +15,12 @@ rotated"; one without old-key layers is "already pruned"), and every write is th
 path's append or the prune's removal, each confirmed by a read-back. A run that stopped
 half-way leaves each image either untouched or done; the next run finishes the rest.
 
-What is left for Sigstore bundles: [`crate::verification::Place`] names the `.sig` tag and
-the referrers; a bundle found by `verify` gets a variant of its own (with its format), and
-[`Place::placement`](crate::verification::Place::placement) turns it into a bundle
-placement for the signer, so the plan re-signs it "in the same place and format" without
-change. The prune removes `.sig` layers and cosign signature artifacts; bundle artifacts
-need their own judge (DSSE over the statement) before they can be deleted.
+"The same place and format": every signature `verify` finds carries its
+[`Placement`](crate::signing::Placement) (the `.sig` tag of a repository, a cosign referrer,
+or a Sigstore bundle listed by the referrers API or the referrers tag), and the new key's
+signature is written to exactly that placement. The prune removes `.sig` layers and cosign
+signature artifacts; a bundle artifact needs its own judge (DSSE over the statement) before
+it can be deleted, so old-key bundles are left in place.
 */
 
 pub mod inputs;

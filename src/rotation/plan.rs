@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::verification::{Checked, Place};
+use crate::signing::Placement;
+use crate::verification::Checked;
 
 /// Fingerprints (`SHA256:<hex>` of the SPKI) of the two keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub struct KeyIds {
 /// One new signature to write.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Target {
-    pub place: Place,
+    pub place: Placement,
     /// The payload's `optional` map, copied from the old signature.
     pub annotations: BTreeMap<String, String>,
 }
@@ -56,12 +57,12 @@ pub fn decide(signatures: &[Checked], places: &[String], keys: &KeyIds) -> Decis
     let mut targets: Vec<Target> = Vec::new();
     for s in old_valid {
         let target = Target {
-            place: s.place.clone(),
+            place: s.placement.clone(),
             annotations: s.check.annotations.clone(),
         };
         let done = new_valid
             .iter()
-            .any(|n| n.place == target.place && n.check.annotations == target.annotations);
+            .any(|n| n.placement == target.place && n.check.annotations == target.annotations);
         if !done && !targets.contains(&target) {
             targets.push(target);
         }
@@ -93,7 +94,7 @@ pub fn new_verified_at(signatures: &[Checked], keys: &KeyIds, target: &Target) -
     signatures.iter().any(|s| {
         s.check.verified
             && s.check.key.as_deref() == Some(keys.new.as_str())
-            && s.place == target.place
+            && s.placement == target.place
             && s.check.annotations == target.annotations
     })
 }
@@ -134,21 +135,25 @@ mod tests {
         }
     }
 
-    fn tag(repo: &str) -> Place {
-        Place::Tag {
-            repository: Repository::parse(repo).unwrap(),
+    fn tag(repo: &str) -> Placement {
+        Placement::Tag {
+            repository: Some(Repository::parse(repo).unwrap()),
         }
     }
 
     fn sig(
-        place: Place,
+        place: Placement,
         key: Option<&str>,
         verified: bool,
         annotations: &[(&str, &str)],
     ) -> Checked {
         Checked {
             location: format!("{place:?}"),
-            place,
+            format: crate::verification::Format::SimpleSigning,
+            via: crate::verification::Via::SigTag,
+            listed_in: None,
+            bundle: None,
+            placement: place,
             check: SignatureCheck {
                 layer_digest: Digest::of(b"payload"),
                 key: key.map(str::to_string),
@@ -190,7 +195,7 @@ mod tests {
             sig(t.clone(), Some("SHA256:old"), true, &[]),
             sig(t.clone(), Some("SHA256:old"), true, &[]),
             sig(t.clone(), Some("SHA256:old"), true, &[("git_sha", "1f2e")]),
-            sig(Place::Referrers, Some("SHA256:old"), true, &[]),
+            sig(Placement::Referrers, Some("SHA256:old"), true, &[]),
             sig(t.clone(), None, false, &[]),
         ];
         let Decision::Resign { targets } = decide(&sigs, &[], &keys()) else {
@@ -198,7 +203,7 @@ mod tests {
         };
         assert_eq!(targets.len(), 3);
         assert!(targets.contains(&Target {
-            place: Place::Referrers,
+            place: Placement::Referrers,
             annotations: BTreeMap::new()
         }));
         assert!(old_verified(&sigs, &keys()));
@@ -224,7 +229,7 @@ mod tests {
             true,
             &[("git_sha", "1f2e")],
         ));
-        more.push(sig(Place::Referrers, Some("SHA256:new"), true, &[]));
+        more.push(sig(Placement::Referrers, Some("SHA256:new"), true, &[]));
         assert_eq!(decide(&more, &[], &keys()), Decision::AlreadyRotated);
     }
 

@@ -89,12 +89,7 @@ impl Rotation {
         for target in &targets {
             let signed = self
                 .signer
-                .sign_with(
-                    &self.registry,
-                    image,
-                    &target.place.placement(image),
-                    &target.annotations,
-                )
+                .sign_with(&self.registry, image, &target.place, &target.annotations)
                 .await?;
             report.re_signed.push(Resigned {
                 place: target.place.describe(image),

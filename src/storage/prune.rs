@@ -18,9 +18,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::blob_race;
 use super::fetch::fetch_layers;
 use super::push_blobs;
-use super::tag::{blob_race, read_sig_manifest, settle, Settled, MAX_WRITES, WRITE_BACKOFF};
+use super::tag::{read_sig_manifest, settle, Settled, MAX_WRITES, WRITE_BACKOFF};
 use crate::keys::PublicKey;
 use crate::media_types::SIG_ARTIFACT;
 use crate::reference::{Digest, Repository, Tag};

@@ -1,7 +1,7 @@
 //! cosign's OCI 1.1 signature referrer: one artifact per signature, pushed by digest with
 //! `subject` = the signed image, so nothing is ever overwritten.
 
-use super::{push_blobs, Stored};
+use super::{push_blobs, Format, Stored, Via};
 use crate::media_types::SIG_ARTIFACT;
 use crate::registry::Registry;
 use crate::signature::{self, SignatureLayer};
@@ -32,6 +32,9 @@ pub async fn store_as_referrer(
             manifest_digest: artifact.digest,
             layers: 1,
             changed: false,
+            format: Format::SimpleSigning,
+            via: Via::ReferrersApi,
+            index: None,
         });
     }
     let mut uploaded = Vec::new();
@@ -50,5 +53,8 @@ pub async fn store_as_referrer(
         manifest_digest: artifact.digest,
         layers: 1,
         changed: true,
+        format: Format::SimpleSigning,
+        via: Via::ReferrersApi,
+        index: None,
     })
 }

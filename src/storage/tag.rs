@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::{push_blobs, Stored};
+use super::{blob_race, push_blobs, Format, Stored, Via};
 use crate::reference::{Digest, Repository};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
 use crate::signature::{self, SigManifest, SignatureLayer};
 
 /// Delays between read-backs of the `.sig` tag after a write. A read that finds the tag
@@ -46,6 +46,9 @@ pub async fn store_in_tag(
                 .unwrap_or(outcome.digest),
             layers: current,
             changed: false,
+            format: Format::SimpleSigning,
+            via: Via::SigTag,
+            index: None,
         });
     }
     let mut uploaded: Vec<Digest> = Vec::new();
@@ -98,6 +101,9 @@ pub async fn store_in_tag(
                     manifest_digest: digest,
                     layers,
                     changed: true,
+                    format: Format::SimpleSigning,
+                    via: Via::SigTag,
+                    index: None,
                 })
             }
             Settled::Lost(current) => {
@@ -113,13 +119,6 @@ pub async fn store_in_tag(
     anyhow::bail!(
         "{signature_ref} kept changing under concurrent writers; gave up after {MAX_WRITES} writes (no signature was removed; run sign-digest again)"
     )
-}
-
-/// A manifest PUT refused because a blob it names is (momentarily) unknown.
-pub(super) fn blob_race(e: &RegistryError) -> bool {
-    e.has_code("BLOB_UNKNOWN")
-        || e.has_code("MANIFEST_BLOB_UNKNOWN")
-        || e.has_code("DIGEST_INVALID")
 }
 
 pub(super) enum Settled {

@@ -18,6 +18,8 @@ It starts real components itself, each on `127.0.0.1` and a free port, and stops
 A missing tool fails the test with the command that installs it; nothing is skipped. See README.md here.
 */
 
+pub mod bundle_check;
+pub mod bundle_writer;
 pub mod client;
 pub mod cosign_check;
 pub mod cosign_writer;
