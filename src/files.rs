@@ -66,6 +66,27 @@ pub(crate) fn persist(
     })
 }
 
+/// Read a small input file (a signature, certificate, bundle) of at most `max` bytes; a
+/// missing or larger file is a usage error naming it (a `/dev/zero` never fills memory).
+pub fn read_bounded(path: &Path, max: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| {
+        crate::error::UsageError::new(format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mut out = Vec::new();
+    file.take(max + 1).read_to_end(&mut out).map_err(|e| {
+        crate::error::UsageError::new(format!("cannot read {}: {e}", path.display()))
+    })?;
+    if out.len() as u64 > max {
+        return Err(crate::error::UsageError::new(format!(
+            "{} is larger than {max} bytes; it is not {what}",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ what a referrers list holds besides signatures is reported as [`Skipped`].
 use std::collections::BTreeMap;
 
 use crate::bundle::{self, BundleCheck, ImagePolicy, COSIGN_SIGN_PREDICATE_TYPE};
+use crate::keyless::{self, KeylessTrust, KeylessVerified};
 use crate::keys::PublicKey;
 use crate::reference::Repository;
 use crate::registry::{PinnedImage, Registry};
@@ -85,6 +86,9 @@ pub struct Checked {
     pub listed_in: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<BundleInfo>,
+    /// For a keyless signature that verified: who signed, when, in which log, and every check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<KeylessVerified>,
     /// Where a new signature of this kind goes to sit beside this one (rotation re-signs there).
     #[serde(skip)]
     pub placement: Placement,
@@ -122,6 +126,8 @@ pub struct VerifyOptions<'a> {
     pub lookup: &'a Lookup,
     /// The predicate type a bundle's statement must have (cosign's sign predicate by default).
     pub predicate_type: &'a str,
+    /// Keyless instead of keys: who must have signed, and the trust root to check against.
+    pub keyless: Option<&'a KeylessTrust>,
 }
 
 /// Find and judge the signatures of `image`, bundles with cosign's sign predicate. Errors only
@@ -141,6 +147,7 @@ pub async fn verify(
             required,
             lookup,
             predicate_type: COSIGN_SIGN_PREDICATE_TYPE,
+            keyless: None,
         },
     )
     .await
@@ -202,36 +209,33 @@ fn judge(
 ) -> Checked {
     let format = found.format();
     let placement = placement_of(image, &found);
-    let (check, bundle) = match found.item {
-        FoundItem::Layer { layer, fetch_error } => {
-            let mut check =
-                signature::verify_layer(image.digest(), &layer, opts.keys, opts.required);
+    let mut keyless = None;
+    let (check, bundle) = match (found.item, opts.keyless) {
+        (FoundItem::Layer { layer, fetch_error }, trust) => {
+            let mut check = match trust {
+                Some(trust) => {
+                    let (check, verified) =
+                        keyless::judge_layer(image.digest(), &layer, trust, opts.required);
+                    keyless = verified;
+                    check
+                }
+                None => signature::verify_layer(image.digest(), &layer, opts.keys, opts.required),
+            };
             if let Some(e) = fetch_error {
                 check.verified = false;
                 check.reason = Some(e);
+                keyless = None;
             }
             (check, None)
         }
-        FoundItem::Bundle { digest, bytes } => {
-            let check = match bytes {
-                Ok(bytes) => bundle::verify_image_bundle(&bytes, image.digest(), policy),
-                Err(refusal) => BundleCheck::refused(digest.clone(), refusal),
-            };
-            let info = BundleInfo {
-                media_type: check.media_type.clone(),
-                predicate_type: check.predicate_type.clone(),
-                subjects: check.subjects.clone(),
-                reason_kind: check.reason_kind,
-            };
-            let check = SignatureCheck {
-                layer_digest: digest,
-                key: check.key,
-                key_source: check.key_source,
-                annotations: check.annotations,
-                verified: check.verified,
-                reason: check.reason,
-                payload: check.statement,
-            };
+        (FoundItem::Bundle { digest, bytes }, Some(trust)) => {
+            let (check, info, verified) =
+                judge_keyless_bundle(image.digest(), digest, bytes, trust, opts);
+            keyless = verified;
+            (check, Some(info))
+        }
+        (FoundItem::Bundle { digest, bytes }, None) => {
+            let (check, info) = keyed_bundle(digest, bytes, image.digest(), policy);
             (check, Some(info))
         }
     };
@@ -242,7 +246,140 @@ fn judge(
         via: found.via,
         listed_in: found.listed_in,
         bundle,
+        keyless,
         placement,
+    }
+}
+
+/// Judge a bundle given as a file (`verify --bundle FILE`) as a signature of `image_digest`,
+/// with the keys or keyless, exactly as a bundle found in a registry is judged.
+pub fn judge_bundle_file(
+    image_digest: &crate::reference::Digest,
+    location: &str,
+    bytes: &[u8],
+    opts: &VerifyOptions<'_>,
+) -> Checked {
+    let digest = crate::reference::Digest::of(bytes);
+    let (check, info, keyless) = match opts.keyless {
+        Some(trust) => judge_keyless_bundle(image_digest, digest, Ok(bytes.to_vec()), trust, opts),
+        None => {
+            let policy = ImagePolicy::new(opts.keys)
+                .with_predicate_type(opts.predicate_type)
+                .with_annotations(opts.required);
+            let (check, info) = keyed_bundle(digest, Ok(bytes.to_vec()), image_digest, &policy);
+            (check, info, None)
+        }
+    };
+    Checked {
+        location: location.to_string(),
+        check,
+        format: Format::Bundle,
+        via: Via::File,
+        listed_in: None,
+        bundle: Some(info),
+        keyless,
+        placement: Placement::default(),
+    }
+}
+
+/// A bundle judged with keys ([`bundle::verify_image_bundle`]).
+fn keyed_bundle(
+    digest: crate::reference::Digest,
+    bytes: Result<Vec<u8>, bundle::Refusal>,
+    image_digest: &crate::reference::Digest,
+    policy: &ImagePolicy<'_>,
+) -> (SignatureCheck, BundleInfo) {
+    let check = match bytes {
+        Ok(bytes) => bundle::verify_image_bundle(&bytes, image_digest, policy),
+        Err(refusal) => BundleCheck::refused(digest.clone(), refusal),
+    };
+    let info = BundleInfo {
+        media_type: check.media_type.clone(),
+        predicate_type: check.predicate_type.clone(),
+        subjects: check.subjects.clone(),
+        reason_kind: check.reason_kind,
+    };
+    let check = SignatureCheck {
+        layer_digest: digest,
+        key: check.key,
+        key_source: check.key_source,
+        annotations: check.annotations,
+        verified: check.verified,
+        reason: check.reason,
+        payload: check.statement,
+    };
+    (check, info)
+}
+
+/// A bundle judged keyless: its certificate, tlog entry and signature through the keyless
+/// checks, then its statement ([`keyless::verify_bundle`]).
+fn judge_keyless_bundle(
+    image_digest: &crate::reference::Digest,
+    digest: crate::reference::Digest,
+    bytes: Result<Vec<u8>, bundle::Refusal>,
+    trust: &KeylessTrust,
+    opts: &VerifyOptions<'_>,
+) -> (SignatureCheck, BundleInfo, Option<KeylessVerified>) {
+    let mut check = SignatureCheck {
+        layer_digest: digest,
+        key: None,
+        key_source: None,
+        annotations: BTreeMap::new(),
+        verified: false,
+        reason: None,
+        payload: serde_json::Value::Null,
+    };
+    let mut info = BundleInfo {
+        media_type: None,
+        predicate_type: None,
+        subjects: Vec::new(),
+        reason_kind: None,
+    };
+    let parsed = bytes.and_then(|b| bundle::Bundle::parse(&b).map_err(bundle::Refusal::from));
+    let parsed = match parsed {
+        Ok(b) => b,
+        Err(refusal) => {
+            info.reason_kind = Some(refusal.kind());
+            check.reason = Some(refusal.to_string());
+            return (check, info, None);
+        }
+    };
+    info.media_type = Some(parsed.media_type().to_string());
+    if let Some(envelope) = parsed.dsse_envelope() {
+        check.payload = serde_json::from_slice(&envelope.payload).unwrap_or_default();
+        if let Ok(statement) = bundle::Statement::parse(&envelope.payload) {
+            info.predicate_type = Some(statement.predicate_type.clone());
+            info.subjects = statement.subject_digests();
+            if let Some(subject) = statement.subject_for(image_digest) {
+                check.annotations = subject
+                    .annotations
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect();
+            }
+        }
+    }
+    let subject = keyless::BundleSubject::Image {
+        digest: image_digest,
+        predicate_type: opts.predicate_type,
+        annotations: opts.required,
+    };
+    match keyless::verify_bundle(&parsed, subject, &trust.root, &trust.policy) {
+        Ok(verified) => {
+            check.verified = true;
+            (check, info, Some(verified))
+        }
+        Err(e) => {
+            info.reason_kind = Some("keyless");
+            check.reason = Some(e.to_string());
+            (check, info, None)
+        }
     }
 }
 

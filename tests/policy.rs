@@ -824,6 +824,41 @@ fn two_key_overlap_admits_either_key() {
     }
 }
 
+/// A Sigstore bundle (cosign v3's format) admits an image under an ImageValidatingPolicy, which
+/// reads bundles, but not under a ClusterPolicy, whose default verifier reads only the `.sig`
+/// tag: the prediction follows each verifier.
+#[test]
+fn bundles_count_for_image_validating_policies_only() {
+    let ferro = Ferro::start();
+    let ep = ferro.endpoint();
+    let home = support::temp_dir();
+    let home = home.path();
+    let key = &test_keys::keys()[0];
+    ep.push_synthetic("team/bundled", Some("v1"), 40);
+    let image = ep.image("team/bundled:v1");
+    sign(home, &ep, &image, key, &["--format", "bundle"]);
+    for (kind, decision) in [
+        ("cluster-policy", "denied"),
+        ("image-validating-policy", "admitted"),
+    ] {
+        let policy = write_policy(
+            home,
+            &format!("{kind}.yaml"),
+            &[
+                "--key",
+                path_str(&key.public),
+                "--image",
+                &ep.image("team/*"),
+                "--kind",
+                kind,
+            ],
+        );
+        let code = if decision == "admitted" { 0 } else { 1 };
+        let report = check_json(home, Some(&ep), &policy, &[&image], code);
+        assert_decision(&report, &image, decision, &[]);
+    }
+}
+
 /// `cosignOCI11`: cosign reads the last signature referrer, then falls back to the `.sig`
 /// tag; a policy without it never reads referrers. On ferro-oci-server (OCI 1.1).
 #[test]
@@ -1137,39 +1172,104 @@ fn kyverno_example_policies_are_evaluated() {
     let theirs = example("keyed-oci11.yaml", &fep.host, None);
     check_json(home, Some(&fep), &theirs, &[&image], 1);
 
-    // The keyless ones need keyless verification; no registry is asked (no flags, no network).
-    let flux = home.join("verify-flux-images.yaml");
-    std::fs::write(&flux, read("examples/verify-flux-images.yaml")).unwrap();
-    let controller = "ghcr.io/fluxcd/source-controller:v1.2.0";
-    let report = check_json(
-        home,
-        None,
-        &flux,
-        &[controller, "fluxcd/helm-controller:v1.0.0"],
-        0,
-    );
-    // An Audit policy admits; the reason says what it could not judge.
-    assert_decision(
-        &report,
-        controller,
-        "admitted",
-        &[
-            "(Audit) cannot be judged",
-            "needs keyless verification",
-            "PolicyReport",
-        ],
-    );
-    assert_decision(&report, "fluxcd/helm-controller:v1.0.0", "admitted", &[]);
-    assert_eq!(
-        verdict(&report, "fluxcd/helm-controller:v1.0.0")["kyverno_image"],
-        "docker.io/fluxcd/helm-controller:v1.0.0"
-    );
+    // The ImageValidatingPolicy example verifies an attestation, which pinsign does not judge:
+    // undetermined, and no registry is asked.
     let ivpol = home.join("ivpol.yaml");
     std::fs::write(&ivpol, read("examples/ivpol-keyless-github.yaml")).unwrap();
     let image = "ghcr.io/kyverno/test-images/cosign:v1";
     let report = check_json(home, None, &ivpol, &[image], 1);
     assert_decision(&report, image, "undetermined", &[]);
     assert!(verdict(&report, image)["pinned"].is_null());
+}
+
+/// Kyverno's Flux policy (keyless: `subject: https://github.com/fluxcd/*`, the GitHub issuer),
+/// pointed at a local registry whose images are signed keyless by a self-made Sigstore: the
+/// controller signed by a Flux workflow is admitted, one signed by another workflow is denied
+/// once the policy enforces; the identity's wildcard is Kyverno's.
+#[test]
+fn keyless_rules_are_verified_against_the_trusted_root() {
+    use crate::support::cosign_writer::{self as cw, Layer};
+    use crate::support::sigstore_instance::{
+        LeafSpec, RekorKey, TestSigstore, SIMPLESIGNING_MEDIA_TYPE, T0,
+    };
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let home = support::temp_dir();
+    let home = home.path();
+    let instance = TestSigstore::new();
+    let root = home.join("trusted_root.json");
+    std::fs::write(&root, instance.trusted_root_json()).unwrap();
+    let sign = |repo: &str, workflow_repo: &str, seed: u64| {
+        let image = ep.push_synthetic(repo, Some("v1.2.0"), seed);
+        let spec = LeafSpec::github(workflow_repo, "refs/tags/v1.2.0", T0);
+        let signed = instance.legacy_layer(
+            &format!("{}/{repo}", ep.host),
+            &image.digest,
+            &spec,
+            T0 + 1,
+            RekorKey::Trusted,
+        );
+        let descriptor = serde_json::json!({
+            "mediaType": SIMPLESIGNING_MEDIA_TYPE,
+            "size": signed.payload.len(),
+            "digest": support::sha256_digest(&signed.payload),
+            "annotations": signed.annotations,
+        });
+        cw::push_sig_tag(
+            &ep,
+            repo,
+            &image.digest,
+            &[Layer {
+                blob: signed.payload.clone(),
+                descriptor: descriptor.to_string(),
+            }],
+        );
+        format!("{}/{repo}:v1.2.0", ep.host)
+    };
+    let flux = sign("fluxcd/source-controller", "fluxcd/source-controller", 71);
+    let impostor = sign("fluxcd/helm-controller", "evil/helm-controller", 72);
+    ep.push_synthetic("fluxcd/kustomize-controller", Some("v1.2.0"), 73);
+    let unsigned = format!("{}/fluxcd/kustomize-controller:v1.2.0", ep.host);
+    let policy_text = read("examples/verify-flux-images.yaml")
+        .replace("ghcr.io/fluxcd/", &format!("{}/fluxcd/", ep.host));
+    let audit = home.join("flux-audit.yaml");
+    std::fs::write(&audit, &policy_text).unwrap();
+    let enforce = home.join("flux-enforce.yaml");
+    std::fs::write(
+        &enforce,
+        policy_text.replace(
+            "validationFailureAction: Audit",
+            "validationFailureAction: Enforce",
+        ),
+    )
+    .unwrap();
+    let run = |policy: &Path, images: &[&str], code: i32| {
+        let out = check(
+            home,
+            Some(&ep),
+            policy,
+            &[images, &["--trusted-root", path_str(&root), "-o", "json"]].concat(),
+        )
+        .code(code);
+        serde_json::from_str::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{out}"))
+    };
+    let report = run(&enforce, &[&flux], 0);
+    assert_decision(
+        &report,
+        &flux,
+        "admitted",
+        &["keyless signature by https://github.com/fluxcd/source-controller/"],
+    );
+    let report = run(&enforce, &[&impostor, &unsigned], 1);
+    assert_decision(&report, &impostor, "denied", &["certificate identity"]);
+    assert_decision(&report, &unsigned, "denied", &[]);
+    // The example as upstream ships it audits: admitted, saying which rule fails.
+    let report = run(&audit, &[&impostor], 0);
+    assert_decision(&report, &impostor, "admitted", &["(Audit)"]);
+    // The public-good root (the default) does not trust the test instance.
+    let out = check(home, Some(&ep), &enforce, &[&flux, "-o", "json"]).code(1);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_decision(&report, &flux, "denied", &[]);
 }
 
 // ------------------------------------------------------------------ policy kyverno

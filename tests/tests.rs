@@ -22,4 +22,5 @@ mod sign_concurrent;
 mod sign_faults;
 mod token_reuse;
 mod verify;
+mod verify_keyless;
 mod workflows;

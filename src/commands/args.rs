@@ -453,12 +453,6 @@ pub struct KeylessArgs {
     pub certificate_github_workflow_ref: Option<String>,
 }
 
-/// What keyless verification checks against: the identity policy and the trusted root.
-pub struct Keyless {
-    pub policy: crate::keyless::IdentityPolicy,
-    pub root: crate::keyless::TrustedRoot,
-}
-
 impl KeylessArgs {
     /// True when any keyless flag was given.
     pub fn given(&self) -> bool {
@@ -488,7 +482,7 @@ impl KeylessArgs {
 
     /// The policy and trusted root, or a usage error saying what is missing. `keys` is how
     /// many `--key`s were given: key and keyless verification are never mixed in one run.
-    pub fn keyless(&self, keys: usize) -> anyhow::Result<Option<Keyless>> {
+    pub fn keyless(&self, keys: usize) -> anyhow::Result<Option<crate::keyless::KeylessTrust>> {
         use crate::keyless::{IdentityPolicy, Matcher, TrustedRoot};
         if !self.given() {
             return Ok(None);
@@ -531,7 +525,7 @@ impl KeylessArgs {
             }
             None => TrustedRoot::public_good()?,
         };
-        Ok(Some(Keyless { policy, root }))
+        Ok(Some(crate::keyless::KeylessTrust { policy, root }))
     }
 }
 

@@ -410,20 +410,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileArtifact> {
     })
 }
 
-/// A small input file (signature, certificate, bundle), at most `max` bytes.
+/// A small input file: a signature, certificate or bundle.
 fn read_small(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))?;
-    let mut out = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))?;
-    if out.len() as u64 > max {
-        return Err(UsageError::new(format!(
-            "{} is larger than {max} bytes; it is not a signature, certificate or bundle",
-            path.display()
-        ))
-        .into());
-    }
-    Ok(out)
+    crate::files::read_bounded(path, max, "a signature, certificate or bundle")
 }

@@ -185,6 +185,11 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub images: ImageListArgs,
 
+    /// The Sigstore trusted root keyless rules are checked against (default: the public-good
+    /// instance's, shipped with pinsign; a private Sigstore passes its own). Never fetched.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -275,20 +280,23 @@ pub async fn check(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let shared = Arc::new(registry);
+    let root = match &args.trusted_root {
+        Some(path) => crate::keyless::TrustedRoot::from_file(path)
+            .map_err(|e| crate::error::UsageError::new(e.to_string()))?,
+        None => crate::keyless::TrustedRoot::public_good()?,
+    };
+    let shared = Arc::new((registry, root));
     let bar = progress_bar(images.len(), "checking");
     let jobs: Vec<_> = images.into_iter().zip(plans).collect();
     let verdicts = run_all(jobs, batch.concurrency, &bar, |(image, plan)| {
         let shared = shared.clone();
         async move {
-            let performed = match shared.as_ref() {
+            let (registry, root) = shared.as_ref();
+            let performed = match registry {
                 Some(registry) if evaluate::needs_registry(&plan) => {
-                    evaluate::perform(registry, &plan, &image, super::describe).await
+                    evaluate::perform(registry, &plan, &image, root, super::describe).await
                 }
-                _ => evaluate::Performed {
-                    results: no_registry_results(&plan),
-                    pinned: None,
-                },
+                _ => evaluate::Performed::default(),
             };
             let mut verdict = policy::decide(&plan, &performed.results);
             verdict.pinned = performed.pinned;
@@ -346,15 +354,6 @@ pub async fn check(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         eprintln!("all {total} images would be admitted");
     }
     Ok(())
-}
-
-/// Results for a plan that needs no registry: only keyless checks, if any.
-fn no_registry_results(plan: &policy::Plan) -> policy::CheckResults {
-    let mut results = policy::CheckResults::new();
-    for check in &plan.checks {
-        results.insert(check.id, evaluate::verify_keyless(check));
-    }
-    results
 }
 
 #[cfg(test)]

@@ -1,19 +1,25 @@
-//! `verify IMAGE... --key PUB`: the verdict cosign and Kyverno will reach, with the reasons.
+//! `verify IMAGE... --key PUB` (or keyless: `--certificate-identity ... --certificate-oidc-issuer
+//! ...`): the verdict cosign and Kyverno will reach, with the reasons.
 //!
 //! An image passes when at least one signature stored for its digest (a simple-signing layer
-//! or a Sigstore bundle, see [`crate::verification`]) verifies with one of the keys, names that
-//! digest, has cosign's type (or predicate), and carries every `-a` annotation. A tag is pinned
-//! first and the pin is printed; every signature found is listed with its format, where it was
-//! found and which key verified it, or why it failed.
+//! or a Sigstore bundle, see [`crate::verification`]) verifies with one of the keys (or is a
+//! keyless signature by the identity asked for, checked offline against a trusted root), names
+//! that digest, has cosign's type (or predicate), and carries every `-a` annotation. A tag is
+//! pinned first and the pin is printed; every signature found is listed with its format, where
+//! it was found and who signed it, or why it failed. `--bundle FILE` judges a bundle file
+//! instead of what the registry stores; with `--offline`, no registry is asked at all.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{self, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs, VerifyMode};
+use super::args::{
+    self, GlobalArgs, ImageListArgs, KeylessArgs, OutputFormat, PasswordArgs, VerifyMode,
+};
 use crate::batch::run_all;
-use crate::error::BatchFailed;
+use crate::error::{BatchFailed, UsageError};
+use crate::keyless::KeylessTrust;
 use crate::keys::{load_public_key, PublicKey};
 use crate::output::{print_json, print_line, progress_bar};
 use crate::reference::ImageRef;
@@ -27,9 +33,22 @@ pub struct VerifyArgs {
     pub images: ImageListArgs,
 
     /// Public key (PEM file or env://VAR); repeat for a rotation overlap. A private key
-    /// file is accepted too (its public half is used).
-    #[arg(long, value_name = "PUB", required = true)]
+    /// file is accepted too (its public half is used). Without --key, the keyless flags.
+    #[arg(long, value_name = "PUB")]
     pub key: Vec<String>,
+
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+
+    /// Judge this Sigstore bundle file (as cosign v3 writes) instead of the signatures the
+    /// registry stores for the image.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
+
+    /// With --bundle: ask no registry at all; the image must be given by digest
+    /// (REG/REPO@sha256:...).
+    #[arg(long, requires = "bundle")]
+    pub offline: bool,
 
     /// Require KEY=VALUE in the payload's "optional" map (a bundle: in its statement
     /// subject's annotations) (repeatable).
@@ -77,6 +96,9 @@ struct Report {
 /// What every image of the run is checked against.
 struct Policy {
     keys: Vec<PublicKey>,
+    keyless: Option<KeylessTrust>,
+    /// `--bundle FILE`: its name and bytes, judged instead of what the registry stores.
+    bundle_file: Option<(String, Vec<u8>)>,
     required: BTreeMap<String, String>,
     lookup: Lookup,
     predicate_type: String,
@@ -89,6 +111,7 @@ impl Policy {
             required: &self.required,
             lookup: &self.lookup,
             predicate_type: &self.predicate_type,
+            keyless: self.keyless.as_ref(),
         }
     }
 }
@@ -98,18 +121,63 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let images = batch.collect()?;
     let required = signature::parse_annotations(&args.annotations)?;
     let lookup = args::lookup(args.mode, args.signature_repo.as_deref())?;
+    let keyless = args.keyless.keyless(args.key.len())?;
+    if keyless.is_none() && args.key.is_empty() {
+        return Err(UsageError::new(
+            "give --key PUB, or the keyless flags (--certificate-identity and --certificate-oidc-issuer)",
+        )
+        .into());
+    }
     let keys = args
         .key
         .iter()
         .map(|k| load_public_key(k, &args.password.source()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let registry = Registry::new(global.registry.options()?)?;
+    let bundle_file = match &args.bundle {
+        Some(path) => {
+            if images.len() != 1 {
+                return Err(UsageError::new("--bundle goes with exactly one image").into());
+            }
+            let bytes = crate::files::read_bounded(
+                path,
+                crate::bundle::MAX_BUNDLE_BYTES as u64,
+                "a Sigstore bundle",
+            )?;
+            Some((path.display().to_string(), bytes))
+        }
+        None => None,
+    };
     let policy = Policy {
         keys,
+        keyless,
+        bundle_file,
         required,
         lookup,
         predicate_type: args.predicate_type.clone(),
     };
+    if args.offline {
+        if images[0].digest().is_none() {
+            return Err(UsageError::new(format!(
+                "--offline needs the image by digest (REG/REPO@sha256:...), not {}: a tag can only be resolved by its registry",
+                images[0].original()
+            ))
+            .into());
+        }
+        let report = offline(&policy, &images[0]);
+        print_text(&report, &policy.keys, args.output, global.quiet);
+        if args.output == OutputFormat::Json {
+            print_json(&[&report])?;
+        }
+        if !report.verified {
+            return Err(BatchFailed {
+                failed: 1,
+                total: 1,
+            }
+            .into());
+        }
+        return Ok(());
+    }
+    let registry = Registry::new(global.registry.options()?)?;
     let shared = Arc::new((registry, policy));
     let bar = progress_bar(images.len(), "verifying");
     let total = images.len();
@@ -167,6 +235,12 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: 
         Some(k) => format!("{} ({fp})", k.source()),
         None => fp.to_string(),
     };
+    // Who made a valid signature: a key, or a keyless identity and its issuer.
+    let signer = |s: &Checked| match (&s.keyless, s.check.key.as_deref()) {
+        (Some(k), _) => Some(format!("{} (issuer {}, keyless)", k.identity, k.issuer)),
+        (None, Some(fp)) => Some(key_name(fp)),
+        (None, None) => None,
+    };
     if report.verified {
         let good: Vec<&Checked> = report
             .signatures
@@ -175,8 +249,7 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: 
             .collect();
         let by: Vec<String> = good
             .iter()
-            .filter_map(|s| s.check.key.as_deref())
-            .map(key_name)
+            .filter_map(|s| signer(s))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -196,8 +269,8 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: 
         if quiet && s.check.verified {
             continue;
         }
-        let verdict = match (&s.check.reason, s.check.key.as_deref()) {
-            (None, Some(fp)) => format!("valid, by {}", key_name(fp)),
+        let verdict = match (&s.check.reason, signer(s)) {
+            (None, Some(by)) => format!("valid, by {by}"),
             (None, None) => "valid".to_string(),
             (Some(reason), _) => reason.clone(),
         };
@@ -250,6 +323,31 @@ async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) ->
     report
 }
 
+/// `--bundle FILE --offline`: the bundle judged against the digest the reference names, with
+/// no registry request (an air-gapped review, a signature of an image in a public registry).
+fn offline(policy: &Policy, image: &ImageRef) -> Report {
+    let mut report = Report {
+        input: image.original().to_string(),
+        pinned: None,
+        digest: None,
+        verified: false,
+        signatures: Vec::new(),
+        skipped: Vec::new(),
+        error: None,
+    };
+    let Some(digest) = image.digest() else {
+        return report;
+    };
+    report.pinned = Some(format!("{}@{digest}", image.repository()));
+    report.digest = Some(digest.to_string());
+    if let Some((path, bundle)) = &policy.bundle_file {
+        let checked = verification::judge_bundle_file(digest, path, bundle, &policy.options());
+        report.verified = checked.check.verified;
+        report.signatures = vec![checked];
+    }
+    report
+}
+
 async fn verify_inner(
     registry: &Registry,
     policy: &Policy,
@@ -259,6 +357,13 @@ async fn verify_inner(
     let pinned = registry.resolve(image).await?;
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
+    if let Some((path, bundle)) = &policy.bundle_file {
+        let checked =
+            verification::judge_bundle_file(pinned.digest(), path, bundle, &policy.options());
+        report.verified = checked.check.verified;
+        report.signatures = vec![checked];
+        return Ok(());
+    }
     let verification = verification::verify_with(registry, &pinned, &policy.options()).await?;
     report.skipped = verification.skipped.clone();
     if verification.signatures.is_empty() {

@@ -52,6 +52,7 @@ pub mod certificate;
 pub mod chain;
 pub mod crypto;
 pub mod identity;
+mod image;
 pub mod legacy;
 pub mod rekor;
 pub mod report;
@@ -64,6 +65,7 @@ pub mod verify;
 pub use bundle::{verify_bundle, BundleSubject};
 pub use certificate::{BuildExtensions, FulcioCertificate, GithubWorkflow, San};
 pub use identity::{GithubWorkflowPolicy, IdentityPolicy, Matcher, PolicyError};
+pub use image::{judge_layer, KeylessTrust};
 pub use legacy::{
     parse_rekor_bundle, verify_detached, verify_legacy, DetachedSignature, LegacySignature,
 };

@@ -17,13 +17,17 @@
 //!   signature artifact type and reads **only the last one**; if that fails for any reason
 //!   (no referrers API, none listed, no signature verifies) it falls back to the `.sig` tag.
 //!   The prediction does the same.
-//! - Keyless checks go through [`verify_keyless`], the one place keyless verification plugs
-//!   in.
+//! - Keyless checks go through [`verify_keyless`]: the image's keyless signatures verified
+//!   offline (certificate chain, SCT, Rekor SET, signature, body, identity) against the trusted
+//!   root, once per identity the attestor names, each identity's wildcards turned into the
+//!   anchored regular expression Kyverno's wildcard means.
 
 use std::collections::BTreeMap;
 
 use super::decide::{CheckResult, CheckResults};
+use super::model::{IdentityMatch, KeylessIdentity};
 use super::plan::{Check, CheckId, CheckKind, Plan, SignatureLocation};
+use crate::keyless::{IdentityPolicy, KeylessTrust, Matcher, TrustedRoot};
 use crate::keys::PublicKey;
 use crate::media_types::SIG_ARTIFACT;
 use crate::reference::{ImageRef, Repository};
@@ -42,45 +46,143 @@ pub struct Performed {
     pub pinned: Option<String>,
 }
 
-/// True when performing `plan` needs the registry (it has a key check). The command builds
-/// its registry client only then.
+/// True when performing `plan` needs the registry (it has a signature check). The command
+/// builds its registry client only then.
 pub fn needs_registry(plan: &Plan) -> bool {
-    plan.checks
-        .iter()
-        .any(|c| matches!(c.kind, CheckKind::Key { .. }))
+    !plan.checks.is_empty()
 }
 
-/// The keyless check: "needs keyless verification" ([`CheckResult::NeedsKeyless`]) until
-/// pinsign verifies stored keyless signatures (Fulcio certificate, identity, Rekor entry)
-/// of an image. This is the one place that verification plugs in: it takes the check (its
-/// identities, signature location and Rekor) and returns the result; it will then also
-/// need the registry and the pinned image, and [`needs_registry`] must count keyless checks.
-pub fn verify_keyless(check: &Check) -> CheckResult {
-    match &check.kind {
-        CheckKind::Keyless { .. } => CheckResult::NeedsKeyless,
-        CheckKind::Key { .. } => CheckResult::Error {
+/// A keyless check: the image's keyless signatures, verified offline against `root`, for
+/// each identity the attestor names (any one suffices, as in Kyverno).
+pub async fn verify_keyless(
+    registry: &Registry,
+    pinned: &PinnedImage,
+    check: &Check,
+    root: &TrustedRoot,
+    describe: Describe,
+) -> CheckResult {
+    let CheckKind::Keyless { identities } = &check.kind else {
+        return CheckResult::Error {
             reason: format!("check {} is a key check, not a keyless one", check.id.0),
-        },
+        };
+    };
+    let repository = match check.location.repository.as_deref().map(Repository::parse) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            return CheckResult::NotVerified {
+                reason: format!(
+                    "the policy's signature repository is not a repository ({e}): Kyverno fails the rule"
+                ),
+            }
+        }
+    };
+    let lookup = if check.location.bundles || check.location.referrers_first {
+        Lookup::Any { repository }
+    } else {
+        Lookup::Tag { repository }
+    };
+    let mut reasons = Vec::new();
+    for identity in identities {
+        let policy = match identity_policy(identity) {
+            Ok(p) => p,
+            Err(reason) => {
+                reasons.push(reason);
+                continue;
+            }
+        };
+        let trust = KeylessTrust {
+            policy,
+            root: root.clone(),
+        };
+        let opts = verification::VerifyOptions {
+            keys: &[],
+            required: &BTreeMap::new(),
+            lookup: &lookup,
+            predicate_type: crate::bundle::COSIGN_SIGN_PREDICATE_TYPE,
+            keyless: Some(&trust),
+        };
+        let v = match verification::verify_with(registry, pinned, &opts).await {
+            Ok(v) => v,
+            Err(e) => {
+                return CheckResult::Error {
+                    reason: format!("cannot read the signatures of {pinned}: {}", describe(&e)),
+                }
+            }
+        };
+        let counts = |s: &&Checked| {
+            check.location.bundles || s.format == crate::verification::Format::SimpleSigning
+        };
+        if let Some(s) = v.valid().find(counts) {
+            let who = s
+                .keyless
+                .as_ref()
+                .map(|k| format!("{} (issuer {})", k.identity, k.issuer))
+                .unwrap_or_default();
+            return CheckResult::Verified {
+                detail: format!("keyless signature by {who} in {}", s.location),
+            };
+        }
+        let why = v
+            .signatures
+            .iter()
+            .filter(counts)
+            .filter_map(|s| s.check.reason.clone())
+            .collect::<Vec<_>>();
+        reasons.push(if why.is_empty() {
+            format!("no keyless signatures for {pinned}")
+        } else {
+            why.join("; ")
+        });
+    }
+    CheckResult::NotVerified {
+        reason: reasons.join("; "),
     }
 }
 
-/// Perform every check of `plan` on `image` (the image the plan was made for).
+/// The keyless identity policy an attestor identity means. Kyverno matches a ClusterPolicy's
+/// `subject`/`issuer` with its wildcard (`*` any run, `?` one character, the whole value);
+/// an absent field matches anything.
+fn identity_policy(identity: &KeylessIdentity) -> Result<IdentityPolicy, String> {
+    let matcher = |m: Option<&IdentityMatch>, what: &'static str| -> Result<Matcher, String> {
+        match m {
+            None => Matcher::regex("", what).map_err(|e| e.to_string()),
+            Some(IdentityMatch::Exact(s)) => Ok(Matcher::exact(s.clone())),
+            Some(IdentityMatch::Regexp(re)) => Matcher::regex(re, what).map_err(|e| e.to_string()),
+            Some(IdentityMatch::Wildcard(p)) => {
+                let mut re = String::from("^");
+                for c in p.chars() {
+                    match c {
+                        '*' => re.push_str(".*"),
+                        '?' => re.push('.'),
+                        c => re.push_str(&regex::escape(&c.to_string())),
+                    }
+                }
+                re.push('$');
+                Matcher::regex(&re, what).map_err(|e| e.to_string())
+            }
+        }
+    };
+    Ok(IdentityPolicy::new(
+        matcher(identity.subject.as_ref(), "subject")?,
+        matcher(identity.issuer.as_ref(), "issuer")?,
+    ))
+}
+
+/// Perform every check of `plan` on `image` (the image the plan was made for); keyless
+/// checks against `root`.
 pub async fn perform(
     registry: &Registry,
     plan: &Plan,
     image: &ImageRef,
+    root: &TrustedRoot,
     describe: Describe,
 ) -> Performed {
     let mut performed = Performed::default();
-    for check in &plan.checks {
-        if let CheckKind::Keyless { .. } = check.kind {
-            performed.results.insert(check.id, verify_keyless(check));
-        }
-    }
-    let groups = key_groups(plan);
-    if groups.is_empty() {
+    if plan.checks.is_empty() {
         return performed;
     }
+    let groups = key_groups(plan);
     let pinned = match registry.resolve(image).await {
         Ok(pinned) => pinned,
         Err(e) => {
@@ -100,14 +202,18 @@ pub async fn perform(
                     ),
                 },
             };
-            for group in &groups {
-                for (id, _) in &group.checks {
-                    performed.results.insert(*id, result.clone());
-                }
+            for check in &plan.checks {
+                performed.results.insert(check.id, result.clone());
             }
             return performed;
         }
     };
+    for check in &plan.checks {
+        if let CheckKind::Keyless { .. } = check.kind {
+            let result = verify_keyless(registry, &pinned, check, root, describe).await;
+            performed.results.insert(check.id, result);
+        }
+    }
     for group in &groups {
         for (id, result) in verify_group(registry, &pinned, group, describe).await {
             performed.results.insert(id, result);

@@ -153,6 +153,7 @@ mod tests {
             via: crate::verification::Via::SigTag,
             listed_in: None,
             bundle: None,
+            keyless: None,
             placement: place,
             check: SignatureCheck {
                 layer_digest: Digest::of(b"payload"),

@@ -40,7 +40,10 @@ pub use prune::{reapply_removal, remove_layers, Removal, WouldEmpty};
 pub use referrers::{
     parse_referrers_artifact, referrers_artifact, ReferrersArtifact, ReferrersManifest,
 };
-pub use verify::{verify_layer, verify_layers, verify_signature_b64, FetchedLayer, SignatureCheck};
+pub use verify::{
+    check_layer_blob, check_payload, new_check, verify_layer, verify_layers, verify_signature_b64,
+    FetchedLayer, SignatureCheck,
+};
 
 /// Layer annotation holding the base64 (standard, padded) DER signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";

@@ -102,42 +102,13 @@ pub fn verify_layer(
 ) -> SignatureCheck {
     let d = &layer.descriptor;
     let parsed = SimpleSigning::parse(&layer.blob);
-    let mut check = SignatureCheck {
-        layer_digest: d.digest().clone(),
-        key: None,
-        key_source: None,
-        annotations: parsed
-            .as_ref()
-            .map(SimpleSigning::annotations)
-            .unwrap_or_default(),
-        verified: false,
-        reason: None,
-        payload: serde_json::from_slice(&layer.blob).unwrap_or(serde_json::Value::Null),
-    };
+    let mut check = new_check(layer, parsed.as_ref().ok());
     let fail = |mut check: SignatureCheck, reason: String| {
         check.reason = Some(reason);
         check
     };
-    if d.media_type() != SIMPLESIGNING {
-        return fail(
-            check,
-            format!(
-                "layer media type is {}, not {SIMPLESIGNING}",
-                d.media_type()
-            ),
-        );
-    }
-    if layer.blob.len() as u64 != d.size() || !d.digest().matches(&layer.blob) {
-        return fail(
-            check,
-            format!(
-                "blob does not match its digest (descriptor: {} bytes, {}; blob: {} bytes, {})",
-                d.size(),
-                d.digest(),
-                layer.blob.len(),
-                Digest::of(&layer.blob)
-            ),
-        );
+    if let Err(reason) = check_layer_blob(layer) {
+        return fail(check, reason);
     }
     let Some(sig_b64) = d.signature_b64() else {
         return fail(
@@ -166,23 +137,66 @@ pub fn verify_layer(
         Ok(p) => p,
         Err(e) => return fail(check, e.to_string()),
     };
+    if let Err(reason) = check_payload(&payload, image_digest, required) {
+        return fail(check, reason);
+    }
+    check.verified = true;
+    check
+}
+
+/// A not-yet-verified check of `layer`, with what its payload says.
+pub fn new_check(layer: &FetchedLayer, parsed: Option<&SimpleSigning>) -> SignatureCheck {
+    SignatureCheck {
+        layer_digest: layer.descriptor.digest().clone(),
+        key: None,
+        key_source: None,
+        annotations: parsed.map(SimpleSigning::annotations).unwrap_or_default(),
+        verified: false,
+        reason: None,
+        payload: serde_json::from_slice(&layer.blob).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// The checks on a layer before its signature: the simple-signing media type, and a blob that
+/// hashes to the descriptor's digest with its size.
+pub fn check_layer_blob(layer: &FetchedLayer) -> Result<(), String> {
+    let d = &layer.descriptor;
+    if d.media_type() != SIMPLESIGNING {
+        return Err(format!(
+            "layer media type is {}, not {SIMPLESIGNING}",
+            d.media_type()
+        ));
+    }
+    if layer.blob.len() as u64 != d.size() || !d.digest().matches(&layer.blob) {
+        return Err(format!(
+            "blob does not match its digest (descriptor: {} bytes, {}; blob: {} bytes, {})",
+            d.size(),
+            d.digest(),
+            layer.blob.len(),
+            Digest::of(&layer.blob)
+        ));
+    }
+    Ok(())
+}
+
+/// The checks on a verified payload: cosign's type, the image's digest (anything else is a
+/// replayed signature), and every required annotation in `optional`.
+pub fn check_payload(
+    payload: &SimpleSigning,
+    image_digest: &Digest,
+    required: &BTreeMap<String, String>,
+) -> Result<(), String> {
     if payload.critical.kind != PAYLOAD_TYPE {
-        return fail(
-            check,
-            format!(
-                "payload type is {:?}, not {PAYLOAD_TYPE:?}",
-                payload.critical.kind
-            ),
-        );
+        return Err(format!(
+            "payload type is {:?}, not {PAYLOAD_TYPE:?}",
+            payload.critical.kind
+        ));
     }
     let named = &payload.critical.image.docker_manifest_digest;
     if named != image_digest.as_str() {
-        return fail(
-            check,
-            format!(
-                "payload names {named}, not the image digest {image_digest} (replayed signature)"
-            ),
-        );
+        return Err(format!(
+            "payload names {named}, not the image digest {image_digest} (replayed signature)"
+        ));
     }
     let problems: Vec<String> = required
         .iter()
@@ -202,9 +216,9 @@ pub fn verify_layer(
             }
         })
         .collect();
-    if !problems.is_empty() {
-        return fail(check, problems.join("; "));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
-    check.verified = true;
-    check
 }

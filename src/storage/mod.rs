@@ -62,15 +62,18 @@ pub enum Via {
     SigTag,
     ReferrersApi,
     ReferrersTag,
+    /// Not from a registry: a bundle file given on the command line (`verify --bundle`).
+    File,
 }
 
 impl Via {
-    /// `.sig tag`, `referrers API`, `referrers tag`: for text output.
+    /// `.sig tag`, `referrers API`, `referrers tag`, `file`: for text output.
     pub fn describe(self) -> &'static str {
         match self {
             Via::SigTag => ".sig tag",
             Via::ReferrersApi => "referrers API",
             Via::ReferrersTag => "referrers tag",
+            Via::File => "file",
         }
     }
 }
