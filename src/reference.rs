@@ -268,6 +268,18 @@ impl ImageRef {
         } else {
             path.to_string()
         };
+        // The limit is on the normalised name, as docker's reference parser applies it, so
+        // that what is displayed parses again (`alpine` is `index.docker.io/library/alpine`).
+        if registry.len() + 1 + path.len() > MAX_NAME_LEN {
+            return Err(err(
+                input,
+                format!(
+                    "a repository name has at most {MAX_NAME_LEN} characters, with the \
+                     registry ({registry}/{}...)",
+                    &path[..path.len().min(16)]
+                ),
+            ));
+        }
         Ok(ImageRef {
             original: input.to_string(),
             repository: Repository {
@@ -523,6 +535,34 @@ mod tests {
             let e = ImageRef::parse(bad);
             assert!(e.is_err(), "{bad:?} should be rejected, got {e:?}");
         }
+    }
+
+    /// Found by `fuzz/` (target `reference`): a 241-character bare path parsed, but its
+    /// display `index.docker.io/<path>` is over 255 characters and did not parse again.
+    #[test]
+    fn the_name_limit_counts_the_default_registry() {
+        let path = format!("54/1/0atme{}", "k".repeat(231));
+        assert!(path.len() <= MAX_NAME_LEN && path.len() + 16 > MAX_NAME_LEN);
+        let e = ImageRef::parse(&path).unwrap_err();
+        assert!(e.reason.contains("at most 255 characters"), "{e}");
+        // At the limit, the display parses back to the same reference.
+        let fits = format!(
+            "a/{}",
+            "b".repeat(MAX_NAME_LEN - DEFAULT_REGISTRY.len() - 3)
+        );
+        let r = parse(&fits);
+        assert_eq!(r.to_string().len(), MAX_NAME_LEN);
+        assert_eq!(
+            parse(&r.to_string()),
+            ImageRef {
+                original: r.to_string(),
+                ..r
+            }
+        );
+        assert!(ImageRef::parse(&format!("{fits}b")).is_err());
+        let bare = "c".repeat(MAX_NAME_LEN - "index.docker.io/library/".len());
+        assert_eq!(parse(&bare).to_string().len(), MAX_NAME_LEN);
+        assert!(ImageRef::parse(&format!("{bare}c")).is_err());
     }
 
     #[test]
