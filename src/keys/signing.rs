@@ -95,9 +95,9 @@ impl SigningKey {
             let kind = with_article(algorithm_name(alg));
             match usage {
                 KeyUse::Verify => anyhow::bail!(
-                    "{source} is {kind} private key; verify takes the public key: pass its \
-                     public key instead (`openssl pkey -in {source} -pubout`); pinsign verifies \
-                     ECDSA P-256, RSA and Ed25519 public keys"
+                    "{source} is {kind} private key, which pinsign reads only as ECDSA P-256; to \
+                     verify with it, pass its public key (`openssl pkey -in {source} -pubout`): \
+                     pinsign verifies with ECDSA P-256, RSA and Ed25519 public keys"
                 ),
                 KeyUse::Sign | KeyUse::Import => anyhow::bail!(
                     "{source} is {kind} key; pinsign signs only with ECDSA P-256 keys (cosign's default)"
@@ -258,8 +258,9 @@ fn classify(bytes: &[u8], name: &str, usage: KeyUse) -> anyhow::Result<KeyText> 
              `openssl rsa -RSAPublicKey_in -in {name} -pubout`"
         ),
         "RSA PRIVATE KEY" if usage == KeyUse::Verify => anyhow::bail!(
-            "{name} is an RSA private key (PEM \"RSA PRIVATE KEY\"); verify takes the public key: \
-             pass its public key instead (`openssl pkey -in {name} -pubout`)"
+            "{name} is an RSA private key (PEM \"RSA PRIVATE KEY\"), which pinsign does not read; \
+             to verify with it, pass its public key (`openssl pkey -in {name} -pubout`): pinsign \
+             verifies with ECDSA P-256, RSA and Ed25519 public keys"
         ),
         "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => anyhow::bail!(
             "{name} is an RSA key (PEM \"{label}\"); pinsign signs only with ECDSA P-256 keys \
@@ -323,8 +324,8 @@ fn check_curve(curve: Option<ObjectIdentifier>, source: &str, usage: KeyUse) -> 
             "{source} is an EC key {curve}; pinsign signs only with P-256 (prime256v1) keys"
         ),
         KeyUse::Verify => anyhow::bail!(
-            "{source} is an EC private key {curve}; pinsign verifies ECDSA P-256, RSA and \
-             Ed25519 public keys"
+            "{source} is an EC private key {curve}, which pinsign does not read (of private \
+             keys only P-256 ones); pinsign verifies with ECDSA P-256, RSA and Ed25519 public keys"
         ),
     }
 }

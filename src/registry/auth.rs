@@ -588,6 +588,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn oversized_auth_files_are_refused_without_reading_them_whole() {
+        for file in [PathBuf::from("/dev/zero"), {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let f = dir.join("auth.json");
+            std::fs::write(&f, vec![b' '; MAX_AUTH_FILE_BYTES as usize + 1]).unwrap();
+            f
+        }] {
+            let files = AuthFiles {
+                files: vec![file.clone()],
+            };
+            let e = files
+                .lookup("reg.example", "a")
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains("larger than 1024 KiB"),
+                "{e}"
+            );
+        }
+    }
+
+    /// serde's messages quote unexpected values; in an auth file those may be passwords.
+    #[test]
+    fn a_malformed_entry_is_reported_without_its_content() {
+        let file = Path::new("/home/ci/.docker/config.json");
+        for text in [
+            r#"{"auths": {"reg.example": "dXNlcjpodW50ZXIy"}}"#,
+            r#"{"auths": {"reg.example": {"password": ["hunter2"]}}}"#,
+            r#"{"auths": {"reg.example": {"auth": "hunter2"}}}"#,
+            r#"{"auths": {"reg.example": {"username": "u", "password": "hunter2"}}"#,
+        ] {
+            let e = format!(
+                "{:#}",
+                parse_auth_file(text.as_bytes(), file, "reg.example", "a").unwrap_err()
+            );
+            assert!(e.contains("config.json"), "{e}");
+            assert!(
+                !e.contains("hunter2") && !e.contains("dXNlcjpodW50ZXIy"),
+                "{e}"
+            );
+        }
+        let ok = r#"{"auths": {"reg.example": {"username": "u", "password": "hunter2"}}}"#;
+        let c = parse_auth_file(ok.as_bytes(), file, "reg.example", "a")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.password(), "hunter2");
+    }
+
+    #[tokio::test]
     async fn broken_auth_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.json");
