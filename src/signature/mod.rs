@@ -76,3 +76,6 @@ pub enum SignatureError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;
