@@ -13,6 +13,7 @@ mod keyless;
 mod keys;
 mod policy;
 mod resolve;
+mod secrets;
 mod sign;
 mod sign_common;
 mod sign_concurrent;
