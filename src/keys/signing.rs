@@ -95,8 +95,8 @@ impl SigningKey {
             let kind = with_article(algorithm_name(alg));
             match usage {
                 KeyUse::Verify => anyhow::bail!(
-                    "{source} is {kind} private key, which pinsign reads only as ECDSA P-256; to \
-                     verify with it, pass its public key (`openssl pkey -in {source} -pubout`): \
+                    "{source} is {kind} private key; pinsign reads only ECDSA P-256 private keys. \
+                     To verify with it, pass its public key (`openssl pkey -in {source} -pubout`): \
                      pinsign verifies with ECDSA P-256, RSA and Ed25519 public keys"
                 ),
                 KeyUse::Sign | KeyUse::Import => anyhow::bail!(
@@ -324,8 +324,8 @@ fn check_curve(curve: Option<ObjectIdentifier>, source: &str, usage: KeyUse) -> 
             "{source} is an EC key {curve}; pinsign signs only with P-256 (prime256v1) keys"
         ),
         KeyUse::Verify => anyhow::bail!(
-            "{source} is an EC private key {curve}, which pinsign does not read (of private \
-             keys only P-256 ones); pinsign verifies with ECDSA P-256, RSA and Ed25519 public keys"
+            "{source} is an EC private key {curve}; pinsign reads only ECDSA P-256 private \
+             keys, and verifies with ECDSA P-256, RSA and Ed25519 public keys"
         ),
     }
 }

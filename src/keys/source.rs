@@ -47,7 +47,8 @@ impl KeySource {
     pub fn read(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         let too_large = || {
             anyhow::anyhow!(
-                "{self} is larger than {} KiB, the most a key file may hold (a PEM key is a few                  KiB); is it the right file?",
+                "{self} is larger than {} KiB, the most a key file may hold (a PEM key is a few \
+                 KiB); is it the right file?",
                 MAX_KEY_BYTES / 1024
             )
         };
