@@ -92,8 +92,7 @@ struct BuildResult {
 pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let stop = Stop::install().context("cannot catch SIGINT and SIGTERM")?;
     let image = args.image.clone();
-    let work = build_push(args, global, &stop);
-    tokio::pin!(work);
+    let mut work = Box::pin(build_push(args, global, &stop));
     let signal = tokio::select! {
         result = &mut work => return result,
         signal = stop.wait() => signal,
@@ -110,6 +109,7 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
             }
         }
     }
+    // Dropping the work removes the private directory (and kills a tool still running).
     drop(work);
     Err(Interrupted {
         signal,
