@@ -137,8 +137,20 @@ impl ToolRegistryAccess {
             Some(ca) => {
                 let certs = dir.path().join("certs");
                 std::fs::create_dir(&certs)?;
-                std::fs::copy(ca, certs.join("ca.crt"))
+                // A CA bundle is a few KiB (the system's is ~200 KiB): copy at most 1 MiB,
+                // so `--registry-cacert /dev/zero` cannot fill the disk.
+                use std::io::Read as _;
+                const MAX_CA_BYTES: u64 = 1024 * 1024;
+                let mut pem = Vec::new();
+                std::fs::File::open(ca)
+                    .and_then(|f| f.take(MAX_CA_BYTES + 1).read_to_end(&mut pem))
                     .with_context(|| format!("cannot read --registry-cacert {}", ca.display()))?;
+                anyhow::ensure!(
+                    pem.len() as u64 <= MAX_CA_BYTES,
+                    "--registry-cacert {} is larger than 1 MiB; pass the CA certificate (PEM)",
+                    ca.display()
+                );
+                std::fs::write(certs.join("ca.crt"), pem)?;
                 Some(certs)
             }
             None => None,
