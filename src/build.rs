@@ -10,12 +10,23 @@ token as `identitytoken`, which containers/image exchanges itself), the CAs (`--
 and the registry's certs.d directory) in a `--cert-dir`, and `--tls-verify=false` for a
 registry pinsign reaches over plain HTTP (the flag, or a loopback or `insecure` registry that
 answered in plain HTTP) or without verification (the flag, or an `insecure` entry).
+
+That private directory lives where a `kill -9` leaves the least: under
+`$XDG_RUNTIME_DIR/pinsign` (memory-backed, the user's own, gone at logout) when there is one,
+else in the temp dir. Its name carries pinsign's pid, so the next run removes a directory its
+killed predecessor could not. SIGINT and SIGTERM are caught ([`stop`]): the tool is stopped,
+the directory removed, and the command exits 130 or 143.
 */
+
+mod stop;
+
+pub use stop::{Interrupted, Stop, StopSignal, GRACE};
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -103,9 +114,7 @@ impl ToolRegistryAccess {
         credentials: Option<&Credentials>,
         opts: &RegistryOptions,
     ) -> anyhow::Result<ToolRegistryAccess> {
-        let dir = tempfile::Builder::new()
-            .prefix("pinsign-tool-")
-            .tempdir()
+        let dir = private_dir()
             .context("cannot create a private temporary directory for buildah/skopeo")?;
         #[cfg(unix)]
         {
@@ -147,7 +156,8 @@ impl ToolRegistryAccess {
         };
         // The CAs pinsign trusts for this registry: --registry-cacert and the registry's
         // certs.d directory (which the tools would read themselves, but a --cert-dir
-        // replaces it, so both go into the one directory).
+        // replaces it, so both go into the one directory). A CA bundle is a few KiB (the
+        // system's is ~200 KiB): copy at most 1 MiB of each, so `/dev/zero` cannot fill the disk.
         let policy = opts.hosts.policy(registry)?;
         let mut cas: Vec<PathBuf> = opts.ca_file.iter().cloned().collect();
         cas.extend(policy.ca_files.iter().cloned());
@@ -157,8 +167,8 @@ impl ToolRegistryAccess {
             let certs = dir.path().join("certs");
             std::fs::create_dir(&certs)?;
             for (i, ca) in cas.iter().enumerate() {
-                std::fs::copy(ca, certs.join(format!("ca-{i}.crt")))
-                    .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
+                let pem = crate::files::read_bounded(ca, 1024 * 1024, "a CA certificate (PEM)")?;
+                std::fs::write(certs.join(format!("ca-{i}.crt")), pem)?;
             }
             Some(certs)
         };
@@ -192,6 +202,99 @@ impl ToolRegistryAccess {
     /// Where the tool may write scratch files (the digest file).
     fn scratch(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// The name every private directory starts with; the pid follows, then a random part.
+const TOOL_DIR_PREFIX: &str = "pinsign-tool-";
+
+/// A new private directory (0700) for one tool invocation: in `$XDG_RUNTIME_DIR/pinsign`
+/// when that can be used safely, else in the temp dir.
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    let prefix = format!("{TOOL_DIR_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    match runtime_base() {
+        Some(base) => {
+            remove_stale(&base);
+            builder.tempdir_in(base)
+        }
+        None => builder.tempdir(),
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/pinsign`, created 0700 if missing, when `XDG_RUNTIME_DIR` is set, and
+/// the directory is ours: a real directory (no symlink), owned by this user, closed to others.
+fn runtime_base() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty())?;
+    let runtime = PathBuf::from(runtime);
+    if !runtime.is_absolute() || !runtime.is_dir() {
+        return None;
+    }
+    let base = runtime.join("pinsign");
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&base) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            tracing::debug!("cannot create {}: {e}; using the temp dir", base.display());
+            return None;
+        }
+    }
+    let meta = std::fs::symlink_metadata(&base).ok()?;
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != uid {
+        tracing::debug!(
+            "{} is not a directory of this user; using the temp dir",
+            base.display()
+        );
+        return None;
+    }
+    if meta.mode() & 0o077 != 0 {
+        // Ours, but open to others (made by hand?): close it before putting secrets in it.
+        use std::os::unix::fs::PermissionsExt as _;
+        let closed = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700));
+        if let Err(e) = closed {
+            tracing::debug!(
+                "cannot make {} private: {e}; using the temp dir",
+                base.display()
+            );
+            return None;
+        }
+    }
+    Some(base)
+}
+
+/// Remove the private directories of pinsign processes that no longer exist (killed with
+/// SIGKILL, which no handler can catch), so their credentials stay no longer than until the
+/// next run. Only in `base`, which is this user's own.
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TOOL_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !stop::pid_alive(pid) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {}, left behind by pinsign process {pid}, which was killed",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::debug!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
     }
 }
 
@@ -406,10 +509,20 @@ async fn remove_local(local: &str, list: bool) {
     let _ = run_tool("buildah", args.iter().copied(), &ToolOutput::silent()).await;
 }
 
-/// Read a `--digestfile`: `sha256:<hex>`, no newline (tolerate one).
+/// Read a `--digestfile`: `sha256:<hex>`, no newline (tolerate one). At most 1 KiB is read.
 pub fn read_digest_file(path: &Path) -> anyhow::Result<Digest> {
-    let text = std::fs::read_to_string(path)
+    use std::io::Read as _;
+    const MAX_DIGEST_FILE: u64 = 1024;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_DIGEST_FILE + 1).read_to_end(&mut bytes))
         .with_context(|| format!("the tool wrote no digest file {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_DIGEST_FILE,
+        "the digest file {} is larger than {MAX_DIGEST_FILE} bytes, not a digest",
+        path.display()
+    );
+    let text = String::from_utf8_lossy(&bytes);
     let text = text.trim();
     anyhow::ensure!(
         !text.is_empty(),
@@ -439,8 +552,24 @@ where
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let what = format!(
+        "{tool} {}",
+        args.first()
+            .map(|a| a.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let stop = Stop::current();
+    if let Some(signal) = stop.as_ref().and_then(Stop::received) {
+        return Err(Interrupted { signal, what }.into());
+    }
     tracing::info!("running {shown}");
-    let mut child = tokio::process::Command::new(tool)
+    let mut command = tokio::process::Command::new(tool);
+    if stop.is_some() {
+        // Its own process group, so that a signal reaches the tool and its children, and
+        // only through pinsign (which then removes the auth file the tool was given).
+        command.process_group(0);
+    }
+    let mut child = command
         .args(&args)
         // The tools get credentials from the private auth file; they need none of these.
         .env_remove("PINSIGN_REGISTRY_PASSWORD")
@@ -479,7 +608,24 @@ where
     };
     let a = pump(Box::new(stdout));
     let b = pump(Box::new(stderr));
-    let status = child.wait().await?;
+    let status = match &stop {
+        None => child.wait().await?,
+        Some(stop) => {
+            let _running = stop.tool_running();
+            tokio::select! {
+                status = child.wait() => status?,
+                signal = stop.wait() => {
+                    stop_child(&mut child, signal, stop).await;
+                    // The pipes close as the group exits; do not wait on a straggler.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = tokio::join!(a, b);
+                    })
+                    .await;
+                    return Err(Interrupted { signal, what }.into());
+                }
+            }
+        }
+    };
     let _ = tokio::join!(a, b);
     if status.success() {
         return Ok(());
@@ -496,16 +642,37 @@ where
         .map(|c| format!("exit code {c}"))
         .unwrap_or_else(|| "killed by a signal".into());
     anyhow::bail!(
-        "{tool} {} failed ({code}): {}",
-        args.first()
-            .map(|a| a.to_string_lossy())
-            .unwrap_or_default(),
+        "{what} failed ({code}): {}",
         if tail.is_empty() {
             "no output".to_string()
         } else {
             tail.join(" | ")
         }
     )
+}
+
+/// Forward `signal` to the tool's process group; after [`GRACE`] (or at a second signal)
+/// kill the group; reap the tool.
+async fn stop_child(child: &mut tokio::process::Child, signal: StopSignal, stop: &Stop) {
+    let Some(pid) = child.id() else {
+        return;
+    };
+    tracing::info!("forwarding {} to the tool (pid {pid})", signal.name());
+    stop::signal_group(pid, signal.number());
+    let exited = tokio::select! {
+        r = child.wait() => r.is_ok(),
+        () = tokio::time::sleep(GRACE) => false,
+        () = stop.wait_again() => false,
+    };
+    // Whatever the leader did, children it started may still run: the group goes.
+    stop::signal_group(pid, libc::SIGKILL);
+    if !exited {
+        tracing::info!(
+            "the tool did not exit within {} s; killed it",
+            GRACE.as_secs()
+        );
+        let _ = child.kill().await;
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,15 @@ pub struct BatchFailed {
     pub total: usize,
 }
 
-/// Exit code for an error: 2 for usage errors, 1 for everything else.
+/// Exit code for an error: 128 + the signal for a command stopped by SIGINT or SIGTERM
+/// (130, 143), 2 for usage errors, 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(stopped) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::build::Interrupted>())
+    {
+        return stopped.signal.exit_code();
+    }
     let usage = err
         .chain()
         .any(|cause| cause.is::<UsageError>() || cause.is::<crate::reference::ReferenceError>());

@@ -268,6 +268,18 @@ impl ImageRef {
         } else {
             path.to_string()
         };
+        // The limit is on the normalised name, as docker's reference parser applies it, so
+        // that what is displayed parses again (`alpine` is `index.docker.io/library/alpine`).
+        if registry.len() + 1 + path.len() > MAX_NAME_LEN {
+            return Err(err(
+                input,
+                format!(
+                    "a repository name has at most {MAX_NAME_LEN} characters, with the \
+                     registry ({registry}/{}...)",
+                    &path[..path.len().min(16)]
+                ),
+            ));
+        }
         Ok(ImageRef {
             original: input.to_string(),
             repository: Repository {
@@ -525,6 +537,37 @@ mod tests {
         }
     }
 
+    /// Found by `fuzz/` (target `reference`, this input): a 246-character path
+    /// without a registry parsed, but its display `index.docker.io/<path>` is over 255
+    /// characters and did not parse again.
+    #[test]
+    fn the_name_limit_counts_the_default_registry() {
+        let crash = "54/1/0atme054/1/0atme4a44054/1/0atme954/1/0atme4ae054/1/0atme4kkkkkkkkkkkkkkkkkk\
+                     kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\
+                     kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkka44054/1/0atme054/1/0aatme054/44a4";
+        assert_eq!(crash.len(), 246);
+        let e = ImageRef::parse(crash).unwrap_err();
+        assert!(e.reason.contains("at most 255 characters"), "{e}");
+        // At the limit, the display parses back to the same reference.
+        let fits = format!(
+            "a/{}",
+            "b".repeat(MAX_NAME_LEN - DEFAULT_REGISTRY.len() - 3)
+        );
+        let r = parse(&fits);
+        assert_eq!(r.to_string().len(), MAX_NAME_LEN);
+        assert_eq!(
+            parse(&r.to_string()),
+            ImageRef {
+                original: r.to_string(),
+                ..r
+            }
+        );
+        assert!(ImageRef::parse(&format!("{fits}b")).is_err());
+        let bare = "c".repeat(MAX_NAME_LEN - "index.docker.io/library/".len());
+        assert_eq!(parse(&bare).to_string().len(), MAX_NAME_LEN);
+        assert!(ImageRef::parse(&format!("{bare}c")).is_err());
+    }
+
     #[test]
     fn accepts_odd_but_valid() {
         let long = format!("app:{}", "t".repeat(128));
@@ -577,5 +620,110 @@ mod tests {
             .unwrap()
             .is_some());
         assert!(Repository::parse_optional(Some("Bad/Repo")).is_err());
+    }
+
+    mod properties {
+        //! Parse/format round trips: what parses displays as text that parses back to the
+        //! same reference; digests and tags print as they were read.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, short.
+        fn component() -> impl Strategy<Value = String> {
+            "[a-z0-9]{1,6}((\\.|_|__|-{1,2})[a-z0-9]{1,6}){0,2}"
+        }
+
+        fn registry() -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(prop_oneof![
+                "[a-z][a-z0-9-]{0,8}[a-z0-9]\\.[a-z]{2,5}",
+                "[a-z][a-z0-9]{0,8}\\.[a-z]{2,5}:[0-9]{1,5}".prop_filter("a port", |r| r
+                    .rsplit(':')
+                    .next()
+                    .is_some_and(|p| p.parse::<u16>().is_ok())),
+                Just("localhost".to_string()),
+                Just("localhost:5000".to_string()),
+                Just("127.0.0.1:5000".to_string()),
+                Just("[::1]:5000".to_string()),
+                Just("docker.io".to_string()),
+                Just("REG.Example.com".to_string()),
+            ])
+        }
+
+        fn tag() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"
+        }
+
+        fn digest() -> impl Strategy<Value = String> {
+            "[0-9a-f]{64}".prop_map(|h| format!("sha256:{h}"))
+        }
+
+        fn reference() -> impl Strategy<Value = String> {
+            (
+                registry(),
+                proptest::collection::vec(component(), 1..4),
+                proptest::option::of(tag()),
+                proptest::option::of(digest()),
+            )
+                .prop_map(|(registry, mut path, tag, digest)| {
+                    if registry.is_none() {
+                        // A first component with a '.' would name a registry, as in docker.
+                        path[0] = path[0].replace('.', "-");
+                    }
+                    let mut s = registry.map(|r| format!("{r}/")).unwrap_or_default();
+                    s.push_str(&path.join("/"));
+                    if let Some(t) = tag {
+                        s.push(':');
+                        s.push_str(&t);
+                    }
+                    if let Some(d) = digest {
+                        s.push('@');
+                        s.push_str(&d);
+                    }
+                    s
+                })
+        }
+
+        fn same(a: &ImageRef, b: &ImageRef) -> bool {
+            a.repository() == b.repository() && a.tag() == b.tag() && a.digest() == b.digest()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Every reference of the grammar parses, and its display parses back to it
+            /// (and displays the same again).
+            #[test]
+            fn display_reparses_to_the_same_reference(text in reference()) {
+                let r = ImageRef::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let shown = r.to_string();
+                let again = ImageRef::parse(&shown).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(same(&r, &again), "{} -> {}", text, shown);
+                prop_assert_eq!(again.to_string(), shown);
+                prop_assert_eq!(again.manifest_reference(), r.manifest_reference());
+            }
+
+            /// Any text at all: if it parses, the display round-trips (the fuzz target's
+            /// property, on a different generator).
+            #[test]
+            fn anything_that_parses_round_trips(text in "[a-zA-Z0-9:/@._\\-\\[\\]]{0,80}") {
+                if let Ok(r) = ImageRef::parse(&text) {
+                    let again = ImageRef::parse(&r.to_string())
+                        .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+                    prop_assert!(same(&r, &again), "{:?}", text);
+                }
+            }
+
+            #[test]
+            fn digests_and_tags_print_as_read(d in digest(), t in tag()) {
+                let parsed = Digest::parse(&d).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(parsed.to_string(), d.clone());
+                prop_assert_eq!(Digest::parse(&parsed.to_string()), Ok(parsed.clone()));
+                prop_assert_eq!(Tag::parse(Tag::signature_of(&parsed).as_str())
+                    .map(|t| t.to_string()), Ok(format!("sha256-{}.sig", parsed.hex())));
+                let tag = Tag::parse(&t).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(tag.to_string(), t.clone());
+                prop_assert_eq!(Tag::parse(&tag.to_string()), Ok(tag));
+            }
+        }
     }
 }

@@ -1468,3 +1468,203 @@ fn loopback_and_certs_d_registries_reach_the_tools_without_flags() {
     assert!(push.lines().any(|a| a == "--tls-verify=true"), "{push}");
     assert!(push.lines().any(|a| a == "--cert-dir"), "{push}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cancelled jobs: SIGTERM (a CI runner's cancel) and SIGINT (Ctrl-C)
+// ---------------------------------------------------------------------------------------------
+
+/// A `buildah` whose `push` notes its pid, the auth file it was handed and whether it
+/// exists, then waits on a background `sleep` (which, started with `&` by a non-interactive
+/// shell, ignores SIGINT: only the kill after the grace period ends it). Every other
+/// subcommand runs the real buildah.
+fn slow_buildah(ws: &Ws) -> PathBuf {
+    let bin = ws.path("slow");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = push ] || exec '{real}' \"$@\"\n\
+         echo $$ >> '{pids}'\n\
+         prev=\n\
+         for a in \"$@\"; do\n\
+         \x20 [ \"$prev\" = --authfile ] && {{ echo \"$a\"; test -f \"$a\" && echo exists; }} >> '{auth}'\n\
+         \x20 prev=\"$a\"\n\
+         done\n\
+         sleep 300 &\n\
+         echo $! >> '{pids}'\n\
+         wait\n",
+        pids = ws.path("slow-pids").display(),
+        auth = ws.path("slow-auth").display(),
+        real = support::require_tool("buildah").display(),
+    );
+    let path = bin.join("buildah");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// Whether `pid` is a live process (a zombie or a missing entry is not).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// `pinsign-tool-*` entries under `dir` (recursively, two levels).
+fn tool_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("pinsign-tool-")
+        {
+            found.push(path);
+        } else if path.is_dir() {
+            for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                if inner
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("pinsign-tool-")
+                {
+                    found.push(inner.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Start `build-push` with the slow buildah, wait until buildah runs, send `signal`, and
+/// check: exit 128 + signal within a bound, buildah and its child gone, the auth file it was
+/// handed (which existed while it ran) removed with its directory, and stderr says so.
+fn stopped_by(signal: &str, code: i32, runtime_dir: Option<&Path>) -> Ws {
+    let reg = Registry::basic_auth();
+    let ep = reg.endpoint();
+    let ws = Ws::new();
+    let context = ws.context(
+        "ctx",
+        &[
+            ("Containerfile", &containerfile("cancel")),
+            ("payload.txt", "cancel\n"),
+        ],
+    );
+    let mut cmd = support::pinsign_std(&ws.path("home"));
+    cmd.current_dir(ws.dir.path())
+        .envs(ws.env())
+        .env("PATH", path_with(&slow_buildah(&ws)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(dir) = runtime_dir {
+        cmd.env("XDG_RUNTIME_DIR", dir);
+    }
+    ep.configure_pinsign_std(&mut cmd);
+    cmd.args([
+        "build-push",
+        "--image",
+        &ep.image("cancel/app:v1"),
+        "--context",
+    ])
+    .arg(&context);
+    let mut child = cmd.spawn().expect("start pinsign");
+    let started = support::wait_until(TIMEOUT, || {
+        ws.recorded("slow-pids").lines().count() >= 2 || child.try_wait().unwrap().is_some()
+    });
+    assert!(started, "buildah never started");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "pinsign ended before the signal"
+    );
+    let pids: Vec<u32> = ws
+        .recorded("slow-pids")
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let auth = ws.recorded("slow-auth");
+    let mut lines = auth.lines();
+    let authfile = PathBuf::from(lines.next().expect("buildah was handed an auth file"));
+    assert_eq!(lines.next(), Some("exists"), "{auth}");
+
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The grace period is 5 s; SIGINT needs it (the background sleep ignores SIGINT).
+    let bound = Duration::from_secs(30);
+    assert!(
+        support::wait_until(bound, || child.try_wait().unwrap().is_some()),
+        "pinsign did not exit within {bound:?} of {signal}"
+    );
+    let took = sent.elapsed();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{signal} took {took:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("stopped by SIG{signal}"))
+            && stderr.contains("temporary auth file is removed"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing pinned or signed");
+    for pid in pids {
+        assert!(
+            support::wait_until(Duration::from_secs(10), || !running(pid)),
+            "process {pid} (buildah or its child) still runs after {signal}"
+        );
+    }
+    assert!(!authfile.exists(), "{} is left behind", authfile.display());
+    assert!(
+        !authfile.parent().unwrap().exists(),
+        "its private directory is left behind"
+    );
+    assert_eq!(tool_dirs(&ws.path("tmp")), Vec::<PathBuf>::new());
+    ws
+}
+
+/// `kill -TERM` (a CI runner cancelling the job) during the push: buildah gets SIGTERM,
+/// the auth file goes, exit 143.
+#[test]
+fn sigterm_during_the_push_stops_buildah_and_removes_the_auth_file() {
+    let ws = stopped_by("TERM", 143, None);
+    // Without XDG_RUNTIME_DIR the private directory was in the temp dir.
+    assert!(ws
+        .recorded("slow-auth")
+        .starts_with(&*ws.path("tmp").to_string_lossy()));
+}
+
+/// Ctrl-C (SIGINT) during the push: forwarded to buildah's process group; the background
+/// child that ignores SIGINT is killed after the grace period; exit 130. With
+/// `XDG_RUNTIME_DIR` set, the auth file lives under `$XDG_RUNTIME_DIR/pinsign` (0700), and a
+/// directory a killed pinsign left there is removed by this run.
+#[test]
+fn sigint_during_the_push_stops_buildah_and_removes_the_auth_file() {
+    let run = support::temp_dir();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // What a `kill -9`ed pinsign (a pid that no longer exists) left behind.
+    let stale = run.path().join("pinsign/pinsign-tool-999999999-abcdef");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("auth.json"), "{}").unwrap();
+    let ws = stopped_by("INT", 130, Some(run.path()));
+    let base = run.path().join("pinsign");
+    assert!(
+        ws.recorded("slow-auth")
+            .starts_with(&*base.to_string_lossy()),
+        "{}",
+        ws.recorded("slow-auth")
+    );
+    let mode = std::fs::metadata(&base).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(!stale.exists(), "the stale directory is removed");
+    assert_eq!(tool_dirs(run.path()), Vec::<PathBuf>::new());
+}

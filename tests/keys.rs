@@ -803,3 +803,348 @@ fn import_refuses_other_key_types_naming_them() {
         assert_eq!(out.status.code(), Some(1), "{file}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounded inputs: every file pinsign reads is capped by what it can legitimately hold
+// ---------------------------------------------------------------------------------------------
+
+/// Run `pinsign ARGS` under a 1 GiB address-space limit (`ulimit -v`), with `env`: a command
+/// that read `/dev/zero` whole would die of an allocation failure (or run for minutes) instead
+/// of stopping with a clear error.
+fn bounded(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = StdCommand::new("sh");
+    cmd.current_dir(dir)
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_pinsign"))
+        .args(args);
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("PINSIGN_")
+            || name.starts_with("COSIGN_")
+            || name == "REGISTRY_AUTH_FILE"
+            || name == "DOCKER_CONFIG"
+            || name == "XDG_RUNTIME_DIR"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    run_with_null_stdin(cmd, Duration::from_secs(30))
+}
+
+fn assert_refused(out: &Output, code: i32, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} missing: {err}");
+    }
+    assert!(
+        !err.contains("memory allocation") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_key_from_dev_zero_fails_fast_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["public-key", "--key", "/dev/zero"][..],
+        &["import-key-pair", "--key", "/dev/zero"],
+        &["sign-digest", "127.0.0.1:1/a:1", "--key", "/dev/zero"],
+        &["verify", "127.0.0.1:1/a:1", "--key", "/dev/zero"],
+    ] {
+        let out = bounded(dir.path(), &[("COSIGN_PASSWORD", "pw")], args);
+        assert_refused(&out, 1, &["/dev/zero is larger than 64 KiB", "key file"]);
+    }
+}
+
+#[test]
+fn an_oversized_env_key_is_refused_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "A".repeat(64 * 1024 + 1);
+    let out = bounded(
+        dir.path(),
+        &[("HUGE_KEY", &huge)],
+        &["public-key", "--key", "env://HUGE_KEY"],
+    );
+    assert_refused(&out, 1, &["env://HUGE_KEY is larger than 64 KiB"]);
+}
+
+#[test]
+fn a_password_file_from_dev_zero_fails_fast_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = fixture("cosign-keys_test-pemsigstorekey.key");
+    let key = key.to_str().unwrap();
+    for args in [
+        &["public-key", "--key", key, "--password-file", "/dev/zero"][..],
+        &["generate-key-pair", "--password-file", "/dev/zero"],
+    ] {
+        let out = bounded(dir.path(), &[], args);
+        assert_refused(
+            &out,
+            1,
+            &["password file /dev/zero", "longer than 4096 bytes"],
+        );
+    }
+    assert!(!dir.path().join("cosign.key").exists());
+}
+
+#[test]
+fn an_expect_digest_file_from_dev_zero_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = fixture("cosign-keys_test-validecpkcs8.pem");
+    let out = bounded(
+        dir.path(),
+        &[],
+        &[
+            "sign-digest",
+            "127.0.0.1:1/a:1",
+            "--key",
+            key.to_str().unwrap(),
+            "--expect-digest",
+            "/dev/zero",
+        ],
+    );
+    assert_refused(
+        &out,
+        2,
+        &["--expect-digest file /dev/zero", "larger than 1024 bytes"],
+    );
+}
+
+#[test]
+fn an_image_list_from_dev_zero_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = fixture("cosign-keys_test-pemsigstorekey.derived.pub");
+    let out = bounded(
+        dir.path(),
+        &[],
+        &[
+            "verify",
+            "--key",
+            key.to_str().unwrap(),
+            "--images-from",
+            "/dev/zero",
+        ],
+    );
+    assert_refused(&out, 2, &["/dev/zero line 1 is longer than 4096 bytes"]);
+}
+
+#[test]
+fn an_auth_file_from_dev_zero_fails_fast_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // The auth file is read before the first request, so no registry needs to answer.
+    let out = bounded(
+        dir.path(),
+        &[("REGISTRY_AUTH_FILE", "/dev/zero")],
+        &["resolve-digest", "127.0.0.1:1/a:1"],
+    );
+    assert_refused(&out, 1, &["auth file /dev/zero", "larger than 1024 KiB"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key types: the right words for signing and for verifying
+// ---------------------------------------------------------------------------------------------
+
+/// A P-384 key cannot sign, and import refuses it too: the error says so, instead of
+/// advising an import that would fail.
+#[test]
+fn a_p384_sec1_key_is_not_told_to_import() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "ecparam",
+            "-genkey",
+            "-name",
+            "secp384r1",
+            "-noout",
+            "-out",
+            "p384.pem",
+        ],
+    );
+    let out = pinsign(dir.path())
+        .args(["sign-digest", "127.0.0.1:1/a:1", "--key", "p384.pem"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("p384.pem") && err.contains("P-384"), "{err}");
+    assert!(!err.contains("import"), "{err}");
+    // A P-256 SEC1 key still gets the advice, which works.
+    openssl(
+        dir.path(),
+        &[
+            "ecparam",
+            "-genkey",
+            "-name",
+            "prime256v1",
+            "-noout",
+            "-out",
+            "p256.pem",
+        ],
+    );
+    let out = pinsign(dir.path())
+        .args(["sign-digest", "127.0.0.1:1/a:1", "--key", "p256.pem"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains("import-key-pair --key p256.pem"));
+}
+
+/// `verify --key` with a key it cannot use says what verification takes, not what signing
+/// takes ("pinsign signs only with ..." was the wrong verb).
+#[test]
+fn verify_refuses_unusable_keys_in_verification_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl(dir.path(), &["genrsa", "-out", "rsa.pem", "2048"]);
+    openssl(
+        dir.path(),
+        &["genrsa", "-traditional", "-out", "rsa-pkcs1.pem", "2048"],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "p384.pem",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &["pkey", "-in", "p384.pem", "-pubout", "-out", "p384.pub"],
+    );
+    for (file, needles) in [
+        (
+            "rsa.pem",
+            &[
+                "an RSA private key",
+                "pass its public key",
+                "RSA and Ed25519",
+            ][..],
+        ),
+        ("rsa-pkcs1.pem", &["RSA PRIVATE KEY", "pass its public key"]),
+        (
+            "p384.pem",
+            &["P-384", "verifies with ECDSA P-256, RSA and Ed25519"],
+        ),
+        (
+            "p384.pub",
+            &["an ECDSA P-384 public key", "ECDSA P-256, RSA and Ed25519"],
+        ),
+    ] {
+        let out = pinsign(dir.path())
+            .args(["verify", "127.0.0.1:1/a:1", "--key", file])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {err}");
+        for needle in needles {
+            assert!(
+                err.contains(file) && err.contains(needle),
+                "{file}: {needle:?}: {err}"
+            );
+        }
+        assert!(!err.contains("signs only"), "{file}: {err}");
+    }
+}
+
+/// RSA and Ed25519 public keys verify cosign signatures end to end: a `.sig` layer signed
+/// with openssl (Ed25519 over the payload; RSA PKCS#1 v1.5 over its SHA-256), written by
+/// the independent cosign writer, verifies with the matching `.pub`.
+#[test]
+fn verify_accepts_rsa_and_ed25519_public_keys() {
+    use crate::support::cosign_writer::{payload, push_sig_tag, Layer};
+    let reg = crate::support::Registry::http();
+    let ep = reg.endpoint();
+    let image = ep.push_synthetic("keys/app", Some("v1"), 7);
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        &["genpkey", "-algorithm", "ed25519", "-out", "ed.pem"],
+    );
+    openssl(
+        dir.path(),
+        &["pkey", "-in", "ed.pem", "-pubout", "-out", "ed.pub"],
+    );
+    openssl(dir.path(), &["genrsa", "-out", "rsa.pem", "2048"]);
+    openssl(
+        dir.path(),
+        &["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"],
+    );
+    let body = payload(&ep.docker_ref("keys/app"), &image.digest, &[]);
+    std::fs::write(dir.path().join("payload"), &body).unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "pkeyutl", "-sign", "-rawin", "-inkey", "ed.pem", "-in", "payload", "-out", "ed.sig",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "dgst", "-sha256", "-sign", "rsa.pem", "-out", "rsa.sig", "payload",
+        ],
+    );
+    let sig = |f: &str| B64.encode(std::fs::read(dir.path().join(f)).unwrap());
+    push_sig_tag(
+        &ep,
+        "keys/app",
+        &image.digest,
+        &[
+            Layer::new(body.clone(), &sig("ed.sig")),
+            Layer::new(body.clone(), &sig("rsa.sig")),
+        ],
+    );
+    for key in ["ed.pub", "rsa.pub"] {
+        let mut cmd = pinsign(dir.path());
+        cmd.args(reg.pinsign_flags())
+            .args(["verify", &ep.image("keys/app:v1"), "--key", key]);
+        let out = cmd.output().unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{key}: {}{stdout}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("by {key}")), "{key}: {stdout}");
+    }
+}
+
+/// `COSIGN_PASSWORD=` (set, empty) writes a key encrypted with the empty password, as cosign
+/// does; pinsign says so on stderr (cosign does not).
+#[test]
+fn an_empty_password_for_a_new_key_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pinsign(dir.path())
+        .env("COSIGN_PASSWORD", "")
+        .args(["generate-key-pair"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "pinsign: warning: the password for cosign.key (from COSIGN_PASSWORD) is empty"
+        ),
+        "{err}"
+    );
+    assert!(dir.path().join("cosign.key").exists());
+    // A real password: no warning.
+    let out = pinsign(dir.path())
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["generate-key-pair", "--output-key-prefix", "other"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -16,6 +16,7 @@ mod policy;
 mod registry;
 mod resolve;
 mod rotate;
+mod secrets;
 mod sign;
 mod sign_common;
 mod sign_concurrent;

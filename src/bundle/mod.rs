@@ -164,3 +164,6 @@ pub enum BundleError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;

@@ -10,7 +10,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::args::{GlobalArgs, OutputFormat, PasswordArgs, SignatureArgs};
-use crate::build::{self, BuildSpec, CopySource, Source, ToolOutput, ToolRegistryAccess};
+use crate::build::{
+    self, BuildSpec, CopySource, Interrupted, Source, Stop, ToolOutput, ToolRegistryAccess,
+};
 use crate::error::UsageError;
 use crate::files::write_atomic;
 use crate::output::{print_json, print_line, spinner};
@@ -84,7 +86,39 @@ struct BuildResult {
     signatures: Vec<crate::signing::Signed>,
 }
 
+/// Run build-push; SIGINT and SIGTERM stop it cleanly: a running buildah or skopeo gets
+/// the signal (and is killed after `build::GRACE`), the private directory with the auth file
+/// is removed as the work is dropped, and the error makes pinsign exit 130 or 143.
 pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let stop = Stop::install().context("cannot catch SIGINT and SIGTERM")?;
+    let image = args.image.clone();
+    let mut work = Box::pin(build_push(args, global, &stop));
+    let signal = tokio::select! {
+        result = &mut work => return result,
+        signal = stop.wait() => signal,
+    };
+    // A running tool is being stopped by its runner, which then returns: let it, so the
+    // tool is gone before the auth file is. Anything else (a registry request) is dropped.
+    if stop.tools_running() {
+        let bound = build::GRACE + std::time::Duration::from_secs(5);
+        if let Ok(Err(e)) = tokio::time::timeout(bound, &mut work).await {
+            if e.chain().any(|c| c.is::<Interrupted>()) {
+                return Err(e.context(format!(
+                    "build-push of {image} interrupted; its temporary auth file is removed"
+                )));
+            }
+        }
+    }
+    // Dropping the work removes the private directory (and kills a tool still running).
+    drop(work);
+    Err(Interrupted {
+        signal,
+        what: format!("build-push of {image} (its temporary auth file is removed)"),
+    }
+    .into())
+}
+
+async fn build_push(args: BuildPushArgs, global: &GlobalArgs, stop: &Stop) -> anyhow::Result<()> {
     let target = ImageRef::parse(&args.image)?;
     let (Some(tag), None) = (target.effective_tag(), target.digest()) else {
         return Err(UsageError::new(format!(
@@ -143,6 +177,14 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     }
     let digest = digest?;
     drop(access);
+    if let Some(signal) = stop.received() {
+        bar.finish_and_clear();
+        return Err(Interrupted {
+            signal,
+            what: format!("build-push of {target} (pushed {digest}, not confirmed or signed)"),
+        }
+        .into());
+    }
 
     // Confirm with the registry: the digest exists, and the tag points at it now.
     bar.set_message(format!("confirming {target} with the registry"));

@@ -204,11 +204,26 @@ fn expected_digest(arg: &str) -> anyhow::Result<Digest> {
         return Digest::parse(arg)
             .map_err(|e| UsageError::new(format!("--expect-digest {arg:?}: {e}")).into());
     }
-    let text = std::fs::read_to_string(arg).map_err(|e| {
+    // A digest file holds 71 bytes; read at most a little more, so `/dev/zero` fails at once.
+    use std::io::Read as _;
+    const MAX_DIGEST_FILE: u64 = 1024;
+    let file = std::fs::File::open(arg).map_err(|e| {
         UsageError::new(format!(
             "--expect-digest {arg:?} is neither sha256:... nor a readable digest file: {e}"
         ))
     })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DIGEST_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| UsageError::new(format!("cannot read --expect-digest file {arg}: {e}")))?;
+    if bytes.len() as u64 > MAX_DIGEST_FILE {
+        return Err(UsageError::new(format!(
+            "--expect-digest file {arg} is larger than {MAX_DIGEST_FILE} bytes; a digest file \
+             holds one sha256:... digest"
+        ))
+        .into());
+    }
+    let text = String::from_utf8_lossy(&bytes);
     Digest::parse(text.trim()).map_err(|e| {
         UsageError::new(format!(
             "--expect-digest file {arg} does not hold a digest: {e}"
@@ -235,5 +250,8 @@ mod tests {
         let e = expected_digest("sha256:12").unwrap_err();
         assert_eq!(crate::error::exit_code(&e), 2);
         assert!(expected_digest("/nonexistent/file").is_err());
+        let e = expected_digest("/dev/zero").unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("larger than 1024 bytes"), "{e}");
     }
 }

@@ -54,15 +54,21 @@ impl Password {
         )
     }
 
-    /// The password to encrypt a new key `key_name`; a prompt asks twice.
+    /// The password to encrypt a new key `key_name`; a prompt asks twice. An empty one is
+    /// accepted, as cosign accepts it, with a warning on stderr (cosign gives none): the key
+    /// is then as good as unencrypted.
     pub fn for_writing(args: &PasswordSource, key_name: &str) -> anyhow::Result<Password> {
-        resolve(
+        let password = resolve(
             args,
             key_name,
             Purpose::Encrypt,
             &|v| std::env::var_os(v),
             &Tty,
-        )
+        )?;
+        if let Some(warning) = empty_password_warning(&password, key_name) {
+            eprintln!("pinsign: warning: {warning}");
+        }
+        Ok(password)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -79,6 +85,17 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Password(<redacted> from {})", self.origin)
     }
+}
+
+/// The warning for a new key protected by an empty password, if it is.
+fn empty_password_warning(password: &Password, key_name: &str) -> Option<String> {
+    password.bytes.is_empty().then(|| {
+        format!(
+            "the password for {key_name} (from {}) is empty: the key is encrypted with the \
+             empty password, which anyone can open, so it is no safer than an unencrypted key",
+            password.origin
+        )
+    })
 }
 
 /// The terminal, behind a trait so the order of sources is testable without one.
@@ -117,13 +134,13 @@ pub(crate) fn resolve(
         return Ok(Password::new(value.into_vec(), COSIGN_PASSWORD));
     }
     if let Some(path) = &args.file {
-        let content = Zeroizing::new(std::fs::read(path).with_context(|| {
+        let content = read_first_line(path).with_context(|| {
             format!(
                 "cannot read the password file {} for {key_name}",
                 path.display()
             )
-        })?);
-        let mut line: &[u8] = content.split(|&b| b == b'\n').next().unwrap_or_default();
+        })?;
+        let mut line: &[u8] = content.strip_suffix(b"\n").unwrap_or(&content);
         if let Some(stripped) = line.strip_suffix(b"\r") {
             line = stripped;
         }
@@ -167,6 +184,30 @@ pub(crate) fn resolve(
             Ok(Password::new(first.as_bytes(), "the prompt"))
         }
     }
+}
+
+/// The longest first line a password file may have. Passwords are at most a few hundred
+/// bytes; a file without a line break in its first 4 KiB (`/dev/zero`, a binary) is not a
+/// password file.
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+
+/// The first line of a password file, with its line ending, reading no further than it
+/// (and never more than [`MAX_PASSWORD_BYTES`] + 1 bytes). Wiped on drop.
+fn read_first_line(path: &std::path::Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    use std::io::{BufRead as _, Read as _};
+    let file = std::fs::File::open(path)?;
+    let mut line = Zeroizing::new(Vec::with_capacity(128));
+    std::io::BufReader::with_capacity(256, file.take(MAX_PASSWORD_BYTES as u64 + 1))
+        .read_until(b'\n', &mut line)?;
+    let content = line.strip_suffix(b"\n").unwrap_or(&line);
+    let content = content.strip_suffix(b"\r").unwrap_or(content);
+    if content.len() > MAX_PASSWORD_BYTES {
+        anyhow::bail!(
+            "its first line is longer than {MAX_PASSWORD_BYTES} bytes; a password file holds \
+             the password on its first line"
+        );
+    }
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -256,6 +297,35 @@ mod tests {
     }
 
     #[test]
+    fn password_file_is_read_only_up_to_its_first_line() {
+        let zero = PasswordSource {
+            file: Some("/dev/zero".into()),
+        };
+        let e = format!("{:#}", get(&[], &zero).unwrap_err());
+        assert!(
+            e.contains("/dev/zero") && e.contains("longer than 4096 bytes"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        let args = PasswordSource {
+            file: Some(file.clone()),
+        };
+        // A long first line is refused; a short one followed by anything is fine.
+        std::fs::write(&file, vec![b'x'; MAX_PASSWORD_BYTES + 1]).unwrap();
+        assert!(get(&[], &args).is_err());
+        std::fs::write(&file, vec![b'x'; MAX_PASSWORD_BYTES]).unwrap();
+        assert_eq!(
+            get(&[], &args).unwrap().as_bytes().len(),
+            MAX_PASSWORD_BYTES
+        );
+        let mut text = b"pw\r\n".to_vec();
+        text.extend(std::iter::repeat_n(b'y', 1 << 20));
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(get(&[], &args).unwrap().as_bytes(), b"pw");
+    }
+
+    #[test]
     fn no_terminal_is_a_clear_error() {
         let e = get(&[], &PasswordSource::default())
             .unwrap_err()
@@ -307,6 +377,17 @@ mod tests {
             &tty,
         );
         assert_eq!(p.unwrap().as_bytes(), b"once");
+    }
+
+    #[test]
+    fn an_empty_password_for_a_new_key_is_warned_about() {
+        let p = Password::new("", COSIGN_PASSWORD);
+        let w = empty_password_warning(&p, "cosign.key").unwrap();
+        assert!(
+            w.contains("cosign.key") && w.contains("from COSIGN_PASSWORD") && w.contains("empty"),
+            "{w}"
+        );
+        assert!(empty_password_warning(&Password::new("x", COSIGN_PASSWORD), "k").is_none());
     }
 
     #[test]

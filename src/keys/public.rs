@@ -1,5 +1,10 @@
-//! Public keys for verification: PEM SPKI, ECDSA P-256 (cosign's default) or RSA
-//! (PKCS#1 v1.5 with SHA-256, which cosign also verifies).
+//! Public keys for verification: PEM SPKI, ECDSA P-256 with SHA-256 (cosign's default),
+//! RSA (PKCS#1 v1.5 with SHA-256) or Ed25519, the three key types `cosign verify --key`
+//! verifies as pinsign does (cosign's `LoadPublicKeyRaw` with `crypto.SHA256`).
+//!
+//! ECDSA P-384 and P-521 keys are refused: cosign verifies them over a SHA-256 digest,
+//! while the verifier used here pairs them with SHA-384 and SHA-512, so a signature cosign
+//! accepts would fail here for a reason no message could explain.
 
 use std::fmt;
 
@@ -27,16 +32,23 @@ impl PublicKey {
         Self::from_spki_der(der, source)
     }
 
-    /// From DER SPKI bytes. Only ECDSA P-256 and RSA keys are accepted.
+    /// From DER SPKI bytes. ECDSA P-256, RSA and Ed25519 keys are accepted.
     pub fn from_spki_der(der: Vec<u8>, source: &str) -> anyhow::Result<PublicKey> {
         let key = CosignVerificationKey::try_from_der(&der)
             .map_err(|e| anyhow::anyhow!("{source} is not a usable public key: {e}"))?;
-        match key {
+        let other = match key {
             CosignVerificationKey::ECDSA_P256_SHA256_ASN1(_)
-            | CosignVerificationKey::RSA_PKCS1_SHA256(_) => {}
-            _ => anyhow::bail!(
-                "{source}: unsupported key type; pinsign verifies ECDSA P-256 and RSA keys"
-            ),
+            | CosignVerificationKey::RSA_PKCS1_SHA256(_)
+            | CosignVerificationKey::ED25519(_) => None,
+            CosignVerificationKey::ECDSA_P384_SHA384_ASN1(_) => Some("an ECDSA P-384"),
+            CosignVerificationKey::ECDSA_P521_SHA512_ASN1(_) => Some("an ECDSA P-521"),
+            CosignVerificationKey::RSA_PSS_SHA256(_) => Some("an RSA-PSS"),
+        };
+        if let Some(kind) = other {
+            anyhow::bail!(
+                "{source} is {kind} public key, which pinsign does not verify with; it verifies \
+                 ECDSA P-256, RSA and Ed25519 keys"
+            );
         }
         Ok(PublicKey {
             key,
@@ -134,6 +146,39 @@ mod tests {
             .unwrap();
         let key = PublicKey::from_pem(&read("suse-toolbox-rsa.pub"), "rsa.pub").unwrap();
         assert!(key.verify(&payload, &sig));
+    }
+
+    /// Made with `openssl genpkey -algorithm ed25519` and `openssl pkeyutl -sign -rawin`
+    /// over a cosign payload: Ed25519 signs the payload itself, as cosign verifies it.
+    #[test]
+    fn ed25519_key_verifies() {
+        const PUB: &str = "-----BEGIN PUBLIC KEY-----\n\
+            MCowBQYDK2VwAyEApJbnvPcZDBrFJcv8BTYuxgHbJ1nGPtmedAgWPK6w75Y=\n\
+            -----END PUBLIC KEY-----\n";
+        const SIG: &str = "KlkUepYVbRvh0QXLbja0arS/lz7y0XsqkW/EqfEG91ZozdEccU3uD11733a1FnmcJlXmDG2LH3D4CEoBL4SRBw==";
+        let payload = br#"{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/team/app"},"image":{"docker-manifest-digest":"sha256:4c1c50d0ffc614f90b93b07d778028dc765548e823f676fb027f61d281ac380d"},"type":"cosign container image signature"},"optional":null}"#;
+        let key = PublicKey::from_pem(PUB.as_bytes(), "ed.pub").unwrap();
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(SIG)
+            .unwrap();
+        assert!(key.verify(payload, &sig));
+        assert!(!key.verify(&payload[1..], &sig));
+    }
+
+    #[test]
+    fn p384_public_key_is_refused_by_name() {
+        const P384: &str = "-----BEGIN PUBLIC KEY-----\n\
+            MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEpBPNoNLumJQVyuoNLdWsti89lCS3j4Qh\n\
+            c6Bb7yQoOt7PzmvgMsYkRWgtT8g7W/465NMw54rzORnip72+NursaL/zx51fajnS\n\
+            UVyEdQ0eO+w4DUhvCIpyGR1W2yrlY1tw\n\
+            -----END PUBLIC KEY-----\n";
+        let e = PublicKey::from_pem(P384.as_bytes(), "p384.pub")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p384.pub is an ECDSA P-384 public key") && !e.contains("signs"),
+            "{e}"
+        );
     }
 
     #[test]

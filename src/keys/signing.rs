@@ -35,13 +35,18 @@ impl SigningKey {
         let source = KeySource::parse(key_arg)?;
         let text = source.read()?;
         let name = source.to_string();
-        let key = match classify(&text, &name)? {
+        let key = match classify(&text, &name, KeyUse::Sign)? {
             KeyText::Encrypted(sealed) => open(&sealed, &name, password)?,
             KeyText::Pkcs8(der) => SigningKey::from_pkcs8_der(&der, &name)?,
-            KeyText::Sec1(_) => anyhow::bail!(
-                "{name} is a plain SEC1 \"EC PRIVATE KEY\"; import it first with \
-                 `pinsign import-key-pair --key {name}` and use the key that writes"
-            ),
+            KeyText::Sec1(der) => {
+                // Only a key that import takes is worth the advice to import it: the curve
+                // and the encoding are checked first.
+                SigningKey::from_sec1_der(&der, &name)?;
+                anyhow::bail!(
+                    "{name} is a plain SEC1 \"EC PRIVATE KEY\"; import it first with \
+                     `pinsign import-key-pair --key {name}` and use the key that writes"
+                )
+            }
             KeyText::Public(_) => anyhow::bail!(
                 "{name} is a public key; signing needs the private key (e.g. cosign.key)"
             ),
@@ -56,7 +61,7 @@ impl SigningKey {
         let source = KeySource::parse(key_arg)?;
         let text = source.read()?;
         let name = source.to_string();
-        match classify(&text, &name)? {
+        match classify(&text, &name, KeyUse::Import)? {
             KeyText::Pkcs8(der) => SigningKey::from_pkcs8_der(&der, &name),
             KeyText::Sec1(der) => SigningKey::from_sec1_der(&der, &name),
             KeyText::Encrypted(_) => anyhow::bail!(
@@ -76,6 +81,10 @@ impl SigningKey {
 
     /// From PKCS#8 DER, after checking it holds a P-256 EC key. `source` names it in errors.
     pub fn from_pkcs8_der(der: &[u8], source: &str) -> anyhow::Result<SigningKey> {
+        SigningKey::pkcs8_for(der, source, KeyUse::Sign)
+    }
+
+    fn pkcs8_for(der: &[u8], source: &str, usage: KeyUse) -> anyhow::Result<SigningKey> {
         let info = pkcs8::PrivateKeyInfoRef::try_from(der)
             .map_err(|_| anyhow::anyhow!("{source} does not hold a PKCS#8 private key"))?;
         let (alg, params) = info
@@ -83,12 +92,19 @@ impl SigningKey {
             .oids()
             .map_err(|_| anyhow::anyhow!("{source}: the PKCS#8 key algorithm is malformed"))?;
         if alg != ID_EC_PUBLIC_KEY {
-            anyhow::bail!(
-                "{source} is {} key; pinsign signs only with ECDSA P-256 keys (cosign's default)",
-                with_article(algorithm_name(alg))
-            );
+            let kind = with_article(algorithm_name(alg));
+            match usage {
+                KeyUse::Verify => anyhow::bail!(
+                    "{source} is {kind} private key; pinsign reads only ECDSA P-256 private keys. \
+                     To verify with it, pass its public key (`openssl pkey -in {source} -pubout`): \
+                     pinsign verifies with ECDSA P-256, RSA and Ed25519 public keys"
+                ),
+                KeyUse::Sign | KeyUse::Import => anyhow::bail!(
+                    "{source} is {kind} key; pinsign signs only with ECDSA P-256 keys (cosign's default)"
+                ),
+            }
         }
-        check_curve(params, source)?;
+        check_curve(params, source, usage)?;
         let key = p256::ecdsa::SigningKey::from_pkcs8_der(der)
             .map_err(|_| anyhow::anyhow!("{source}: the P-256 private key is malformed"))?;
         Ok(SigningKey::from_p256(key, source))
@@ -96,9 +112,17 @@ impl SigningKey {
 
     /// From SEC1 `ECPrivateKey` DER, after checking the curve is P-256.
     pub fn from_sec1_der(der: &[u8], source: &str) -> anyhow::Result<SigningKey> {
+        SigningKey::sec1_for(der, source, KeyUse::Sign)
+    }
+
+    fn sec1_for(der: &[u8], source: &str, usage: KeyUse) -> anyhow::Result<SigningKey> {
         let parsed = sec1::EcPrivateKey::try_from(der)
             .map_err(|_| anyhow::anyhow!("{source} does not hold a SEC1 EC private key"))?;
-        check_curve(parsed.parameters.and_then(|p| p.named_curve()), source)?;
+        check_curve(
+            parsed.parameters.and_then(|p| p.named_curve()),
+            source,
+            usage,
+        )?;
         let secret = p256::SecretKey::from_sec1_der(der)
             .map_err(|_| anyhow::anyhow!("{source}: the P-256 private key is malformed"))?;
         Ok(SigningKey::from_p256(secret.into(), source))
@@ -178,11 +202,11 @@ pub fn load_public_key(key_arg: &str, password: &PasswordSource) -> anyhow::Resu
     let source = KeySource::parse(key_arg)?;
     let text = source.read()?;
     let name = source.to_string();
-    match classify(&text, &name)? {
+    match classify(&text, &name, KeyUse::Verify)? {
         KeyText::Public(der) => PublicKey::from_spki_der(der, &name),
         KeyText::Encrypted(sealed) => Ok(open(&sealed, &name, password)?.public_key()),
-        KeyText::Pkcs8(der) => Ok(SigningKey::from_pkcs8_der(&der, &name)?.public_key()),
-        KeyText::Sec1(der) => Ok(SigningKey::from_sec1_der(&der, &name)?.public_key()),
+        KeyText::Pkcs8(der) => Ok(SigningKey::pkcs8_for(&der, &name, KeyUse::Verify)?.public_key()),
+        KeyText::Sec1(der) => Ok(SigningKey::sec1_for(&der, &name, KeyUse::Verify)?.public_key()),
     }
 }
 
@@ -200,11 +224,36 @@ pub fn load_verification_key(key_arg: &str) -> anyhow::Result<PublicKey> {
              {name} --outfile cosign.pub`"
         )
     };
-    match classify(&text, &name)? {
+    match classify(&text, &name, KeyUse::Verify)? {
         KeyText::Public(der) => PublicKey::from_spki_der(der, &name),
         KeyText::Encrypted(_) => Err(private("an encrypted private key")),
         KeyText::Pkcs8(_) | KeyText::Sec1(_) => Err(private("a private key")),
     }
+}
+
+/// The password-free core of [`load_public_key`]: classify a key text and parse it as far
+/// as no password is needed. `Ok(Some(key))` for a public key or a plain private key (its
+/// public half), `Ok(None)` for a cosign encrypted key (its envelope parsed and checked),
+/// an error naming `name` otherwise. Exposed for fuzzing (`fuzz/`).
+#[doc(hidden)]
+pub fn inspect_key_text(bytes: &[u8], name: &str) -> anyhow::Result<Option<PublicKey>> {
+    Ok(match classify(bytes, name, KeyUse::Verify)? {
+        KeyText::Public(der) => Some(PublicKey::from_spki_der(der, name)?),
+        KeyText::Encrypted(_) => None,
+        KeyText::Pkcs8(der) => {
+            Some(SigningKey::pkcs8_for(&der, name, KeyUse::Verify)?.public_key())
+        }
+        KeyText::Sec1(der) => Some(SigningKey::sec1_for(&der, name, KeyUse::Verify)?.public_key()),
+    })
+}
+
+/// What a key is read for: the same bad key needs different advice when signing (use a
+/// P-256 key) and when verifying (RSA and Ed25519 public keys are fine; pass the public key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    Sign,
+    Import,
+    Verify,
 }
 
 /// What a key text holds, by its first PEM block (an `EC PARAMETERS` block is skipped).
@@ -215,7 +264,7 @@ enum KeyText {
     Sec1(Zeroizing<Vec<u8>>),
 }
 
-fn classify(bytes: &[u8], name: &str) -> anyhow::Result<KeyText> {
+fn classify(bytes: &[u8], name: &str, usage: KeyUse) -> anyhow::Result<KeyText> {
     let neither = || {
         anyhow::anyhow!(
             "{name} is neither a PEM public key nor a PEM private key; pass a cosign .key or \
@@ -235,6 +284,16 @@ fn classify(bytes: &[u8], name: &str) -> anyhow::Result<KeyText> {
         ),
         "PRIVATE KEY" => KeyText::Pkcs8(block.der),
         "EC PRIVATE KEY" => KeyText::Sec1(block.der),
+        "RSA PUBLIC KEY" if usage == KeyUse::Verify => anyhow::bail!(
+            "{name} is a PKCS#1 RSA public key (PEM \"RSA PUBLIC KEY\"); cosign and pinsign read \
+             public keys as PEM \"PUBLIC KEY\" (SPKI): convert it with \
+             `openssl rsa -RSAPublicKey_in -in {name} -pubout`"
+        ),
+        "RSA PRIVATE KEY" if usage == KeyUse::Verify => anyhow::bail!(
+            "{name} is an RSA private key (PEM \"RSA PRIVATE KEY\"), which pinsign does not read; \
+             to verify with it, pass its public key (`openssl pkey -in {name} -pubout`): pinsign \
+             verifies with ECDSA P-256, RSA and Ed25519 public keys"
+        ),
         "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => anyhow::bail!(
             "{name} is an RSA key (PEM \"{label}\"); pinsign signs only with ECDSA P-256 keys \
              (cosign's default); generate one with `pinsign generate-key-pair`"
@@ -286,16 +345,19 @@ fn open_with(sealed: &Sealed, name: &str, password: Password) -> anyhow::Result<
     SigningKey::from_pkcs8_der(&plain, name)
 }
 
-fn check_curve(curve: Option<ObjectIdentifier>, source: &str) -> anyhow::Result<()> {
-    match curve {
-        Some(oid) if oid == PRIME256V1 => Ok(()),
-        Some(oid) => anyhow::bail!(
-            "{source} is an EC key on curve {}; pinsign signs only with P-256 (prime256v1) keys",
-            curve_name(oid)
+fn check_curve(curve: Option<ObjectIdentifier>, source: &str, usage: KeyUse) -> anyhow::Result<()> {
+    let curve = match curve {
+        Some(oid) if oid == PRIME256V1 => return Ok(()),
+        Some(oid) => format!("on curve {}", curve_name(oid)),
+        None => "without a named curve".to_string(),
+    };
+    match usage {
+        KeyUse::Sign | KeyUse::Import => anyhow::bail!(
+            "{source} is an EC key {curve}; pinsign signs only with P-256 (prime256v1) keys"
         ),
-        None => anyhow::bail!(
-            "{source} is an EC key without a named curve; pinsign signs only with P-256 \
-             (prime256v1) keys"
+        KeyUse::Verify => anyhow::bail!(
+            "{source} is an EC private key {curve}; pinsign reads only ECDSA P-256 private \
+             keys, and verifies with ECDSA P-256, RSA and Ed25519 public keys"
         ),
     }
 }
@@ -361,7 +423,7 @@ mod tests {
     }
 
     fn sealed(name: &str) -> Sealed {
-        match classify(&read(name), name).unwrap() {
+        match classify(&read(name), name, KeyUse::Sign).unwrap() {
             KeyText::Encrypted(s) => s,
             _ => panic!("{name} is not encrypted"),
         }
@@ -455,7 +517,7 @@ mod tests {
         assert_eq!(sig[0], 0x30);
         let pem = key.to_encrypted_pem(&Password::new("pw", "test"));
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
-        let KeyText::Encrypted(s) = classify(pem.as_bytes(), "t").unwrap() else {
+        let KeyText::Encrypted(s) = classify(pem.as_bytes(), "t", KeyUse::Sign).unwrap() else {
             panic!("not encrypted")
         };
         let back = SigningKey::from_pkcs8_der(&s.open(b"pw").unwrap(), "t").unwrap();
@@ -477,12 +539,16 @@ mod tests {
         let e = classify(
             b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
             "k",
+            KeyUse::Sign,
         )
         .err()
         .unwrap()
         .to_string();
         assert!(e.contains("RSA"), "{e}");
-        let e = classify(b"hello", "k").err().unwrap().to_string();
+        let e = classify(b"hello", "k", KeyUse::Sign)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("neither a PEM public key nor a PEM private key"),
             "{e}"
@@ -493,9 +559,13 @@ mod tests {
         );
         assert_eq!(with_article("Ed25519".into()), "an Ed25519");
         assert_eq!(with_article("DSA".into()), "a DSA");
-        let e = check_curve(Some(ObjectIdentifier::new_unwrap("1.3.132.0.34")), "k")
-            .unwrap_err()
-            .to_string();
+        let e = check_curve(
+            Some(ObjectIdentifier::new_unwrap("1.3.132.0.34")),
+            "k",
+            KeyUse::Sign,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("P-384"), "{e}");
     }
 

@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use zeroize::Zeroizing;
 
+/// The most a key text may hold: a PEM P-256 key is about 250 bytes, cosign's encrypted
+/// one about 650, an RSA-4096 public key 800; 64 KiB leaves room for comments and chains
+/// while `--key /dev/zero` fails at once instead of filling memory.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+
 /// A key argument as the user gave it. `Display` is the name used in every message
 /// (the path as typed, or `env://VAR`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +41,28 @@ impl KeySource {
         Ok(KeySource::File(PathBuf::from(arg)))
     }
 
-    /// Read the key text. The bytes are wiped when dropped: they may be a private key.
+    /// Read the key text, at most [`MAX_KEY_BYTES`] (a larger one is an error naming the
+    /// source and the limit, found without reading more than that). The bytes are wiped
+    /// when dropped: they may be a private key.
     pub fn read(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        let too_large = || {
+            anyhow::anyhow!(
+                "{self} is larger than {} KiB, the most a key file may hold (a PEM key is a few \
+                 KiB); is it the right file?",
+                MAX_KEY_BYTES / 1024
+            )
+        };
         match self {
             KeySource::File(path) => {
-                let bytes = std::fs::read(path)
+                use std::io::Read as _;
+                let mut bytes = Zeroizing::new(Vec::new());
+                std::fs::File::open(path)
+                    .and_then(|f| f.take(MAX_KEY_BYTES as u64 + 1).read_to_end(&mut bytes))
                     .with_context(|| format!("cannot read key file {}; check the path", self))?;
-                Ok(Zeroizing::new(bytes))
+                if bytes.len() > MAX_KEY_BYTES {
+                    return Err(too_large());
+                }
+                Ok(bytes)
             }
             KeySource::Env(var) => match std::env::var_os(var) {
                 None => anyhow::bail!(
@@ -55,7 +75,11 @@ impl KeySource {
                 ),
                 Some(value) => {
                     use std::os::unix::ffi::OsStringExt as _;
-                    Ok(Zeroizing::new(value.into_vec()))
+                    let bytes = Zeroizing::new(value.into_vec());
+                    if bytes.len() > MAX_KEY_BYTES {
+                        return Err(too_large());
+                    }
+                    Ok(bytes)
                 }
             },
         }
@@ -97,6 +121,23 @@ mod tests {
             e.contains("PINSIGN_TEST_SURELY_UNSET_VAR is not set"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn oversized_keys_are_refused_without_reading_them_whole() {
+        let src = KeySource::parse("/dev/zero").unwrap();
+        let e = src.read().unwrap_err().to_string();
+        assert!(
+            e.contains("/dev/zero is larger than 64 KiB") && e.contains("key file"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let exact = dir.path().join("exact.key");
+        std::fs::write(&exact, vec![b'a'; MAX_KEY_BYTES]).unwrap();
+        let src = KeySource::File(exact.clone());
+        assert_eq!(src.read().unwrap().len(), MAX_KEY_BYTES);
+        std::fs::write(&exact, vec![b'a'; MAX_KEY_BYTES + 1]).unwrap();
+        assert!(src.read().is_err());
     }
 
     #[test]

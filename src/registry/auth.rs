@@ -167,17 +167,52 @@ impl AuthFiles {
     fn load(&self) -> anyhow::Result<Vec<(PathBuf, AuthConfig)>> {
         let mut configs = Vec::new();
         for file in &self.files {
-            let text = match std::fs::read_to_string(file) {
-                Ok(t) => t,
+            let bytes = match read_capped(file) {
+                Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => anyhow::bail!("cannot read auth file {}: {e}", file.display()),
             };
-            let config: AuthConfig = serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("auth file {} is not valid JSON: {e}", file.display())
-            })?;
-            configs.push((file.clone(), config));
+            configs.push((file.clone(), AuthConfig::parse(&bytes, file)?));
         }
         Ok(configs)
+    }
+}
+
+/// The most an auth file may hold. Real ones are a few hundred bytes per registry; a
+/// larger file is not an auth file (or is `/dev/zero`), and reading it whole would cost
+/// memory without bound.
+pub const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Read an auth file, refusing one larger than [`MAX_AUTH_FILE_BYTES`] without reading
+/// more than that. The bytes are wiped on drop: they hold credentials.
+fn read_capped(file: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(file)?
+        .take(MAX_AUTH_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_AUTH_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB, the most pinsign reads from an auth file",
+            MAX_AUTH_FILE_BYTES / 1024
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The pure core of an auth file lookup: parse `bytes` as the auth file `file` and find
+/// the entry for `registry`/`path`. A credential helper entry is named, not run, and gives
+/// `Ok(None)`. Exposed for fuzzing (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_auth_file(
+    bytes: &[u8],
+    file: &Path,
+    registry: &str,
+    path: &str,
+) -> anyhow::Result<Option<Credentials>> {
+    match AuthConfig::parse(bytes, file)?.lookup(registry, path, file)? {
+        Entry::Found(credentials) => Ok(Some(credentials)),
+        Entry::Helper { .. } | Entry::Empty { .. } | Entry::None => Ok(None),
     }
 }
 
@@ -278,6 +313,23 @@ impl fmt::Debug for AuthEntry {
 }
 
 impl AuthConfig {
+    fn parse(bytes: &[u8], file: &Path) -> anyhow::Result<AuthConfig> {
+        // serde's message can quote a value it did not expect (`invalid type: string
+        // "..."`), which here may be a password: say only where and what kind of problem.
+        serde_json::from_slice(bytes).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "has an entry of an unexpected shape",
+                _ => "is not valid JSON",
+            };
+            anyhow::anyhow!(
+                "auth file {} {what} (line {}, column {}); fix or remove it",
+                file.display(),
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
     /// The entry for a repository; pure (a helper is only named, not run).
     fn lookup(&self, registry: &str, path: &str, file: &Path) -> anyhow::Result<Entry<'_>> {
         if let Some(helper) = self
@@ -648,6 +700,56 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn oversized_auth_files_are_refused_without_reading_them_whole() {
+        for file in [PathBuf::from("/dev/zero"), {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let f = dir.join("auth.json");
+            std::fs::write(&f, vec![b' '; MAX_AUTH_FILE_BYTES as usize + 1]).unwrap();
+            f
+        }] {
+            let files = AuthFiles {
+                files: vec![file.clone()],
+            };
+            let e = files
+                .lookup("reg.example", "a")
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&file.display().to_string()) && e.contains("larger than 1024 KiB"),
+                "{e}"
+            );
+        }
+    }
+
+    /// serde's messages quote unexpected values; in an auth file those may be passwords.
+    #[test]
+    fn a_malformed_entry_is_reported_without_its_content() {
+        let file = Path::new("/home/ci/.docker/config.json");
+        for text in [
+            r#"{"auths": {"reg.example": "dXNlcjpodW50ZXIy"}}"#,
+            r#"{"auths": {"reg.example": {"password": ["hunter2"]}}}"#,
+            r#"{"auths": {"reg.example": {"auth": "hunter2"}}}"#,
+            r#"{"auths": {"reg.example": {"username": "u", "password": "hunter2"}}"#,
+        ] {
+            let e = format!(
+                "{:#}",
+                parse_auth_file(text.as_bytes(), file, "reg.example", "a").unwrap_err()
+            );
+            assert!(e.contains("config.json"), "{e}");
+            assert!(
+                !e.contains("hunter2") && !e.contains("dXNlcjpodW50ZXIy"),
+                "{e}"
+            );
+        }
+        let ok = r#"{"auths": {"reg.example": {"username": "u", "password": "hunter2"}}}"#;
+        let c = parse_auth_file(ok.as_bytes(), file, "reg.example", "a")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.password(), "hunter2");
     }
 
     #[tokio::test]

@@ -16,10 +16,15 @@ use crate::registry::PinnedImage;
 
 /// What makes two signature layers the same signature: the payload blob *and* the
 /// signature over it. Two keys signing one digest share the digest, never the signature.
+/// Whether the layer is a simple-signing layer is part of it: a layer of another type with
+/// the same digest and annotation is not that signature (no verifier reads it), so it must
+/// neither stand in for ours nor make a merge skip a real one (found by the merge property
+/// tests in `properties.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LayerKey {
     pub digest: Digest,
     pub signature: Option<String>,
+    pub simplesigning: bool,
 }
 
 /// A layer descriptor read from a manifest. The exact JSON text is kept and written back
@@ -105,6 +110,7 @@ impl LayerDescriptor {
         LayerKey {
             digest: self.digest.clone(),
             signature: self.signature_b64().map(str::to_string),
+            simplesigning: self.is_simplesigning(),
         }
     }
 }
@@ -175,6 +181,7 @@ impl SignatureLayer {
         LayerKey {
             digest: self.digest.clone(),
             signature: Some(self.signature_b64.clone()),
+            simplesigning: true,
         }
     }
 

@@ -81,3 +81,6 @@ pub enum SignatureError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;

@@ -1020,3 +1020,34 @@ fn reapplying_a_removal_after_a_concurrent_write_loses_no_signature() {
     let r = reapply_removal(None, &written, &remove).unwrap();
     assert_eq!(r.manifest, written.raw());
 }
+
+/// Found by the merge property tests: a layer of another media type with the same payload
+/// digest and signature annotation as a real signature layer counted as that signature.
+/// A restore then skipped the real one (leaving a manifest with no signature layer), and a
+/// signer would have called its signature "already there" when only the look-alike was.
+#[test]
+fn a_look_alike_layer_of_another_type_is_not_the_signature() {
+    let key = TestKey::new(7);
+    let ours = key.layer(&payload(&image(HEX_A), &BTreeMap::new()));
+    let look_alike = ours
+        .descriptor_json()
+        .replace(SIMPLESIGNING, "application/vnd.oci.image.layer.v1.tar");
+    let config = sig_config([ours.digest()]);
+    let text = |layers: &[&str]| manifest::render_manifest(&config, OCI_CONFIG, layers, &[]);
+    // The tag holds only the look-alike next to another signature: ours is appended.
+    let other = TestKey::new(8).layer(&payload(&image(HEX_A), &BTreeMap::new()));
+    let current = parse_sig_manifest(&text(&[&look_alike, &other.descriptor_json()])).unwrap();
+    let out = merge(Some(&current), std::slice::from_ref(&ours));
+    assert!(
+        out.changed,
+        "the look-alike does not make ours already there"
+    );
+    assert!(!contains_all(&current, None, std::slice::from_ref(&ours)));
+    let back = parse_sig_manifest(&out.manifest).unwrap();
+    assert_eq!(back.layers().len(), 3);
+    // A restore of a manifest holding both keeps both.
+    let previous = parse_sig_manifest(&text(&[&look_alike, &ours.descriptor_json()])).unwrap();
+    let healed = remerge(None, Some(&previous), &[]);
+    let back = parse_sig_manifest(&healed.manifest).unwrap();
+    assert_eq!(back.layer_keys(), previous.layer_keys());
+}

@@ -61,6 +61,7 @@ struct State {
     x5c: Vec<String>,
     count: AtomicUsize,
     log: Mutex<Vec<TokenRequest>>,
+    issued: Mutex<Vec<String>>,
 }
 
 /// A running token server; stopped on `Drop`.
@@ -83,6 +84,7 @@ impl TokenServer {
             x5c: vec![leaf],
             count: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
         });
         let handler_state = state.clone();
         let server = Server::start(Arc::new(move |req: &Request| handle(&handler_state, req)));
@@ -111,6 +113,11 @@ impl TokenServer {
     /// Every request answered so far, in order.
     pub fn log(&self) -> Vec<TokenRequest> {
         self.state.log.lock().unwrap().clone()
+    }
+
+    /// Every token issued so far, in order (the secrets a client must never print).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued.lock().unwrap().clone()
     }
 }
 
@@ -208,6 +215,7 @@ fn answer(
         .filter_map(|scope| grant(user.as_deref(), scope))
         .collect();
     let token = mint(state, user.as_deref(), &access);
+    state.issued.lock().unwrap().push(token.clone());
     let body = if req.method == "POST" {
         serde_json::json!({"access_token": token, "scope": scopes.join(" "), "expires_in": 300})
     } else {
