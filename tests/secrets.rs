@@ -293,6 +293,95 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "sign-blob with an env:// key, bundle and detached signature",
+            code: 0,
+            setup: |w, r| {
+                std::fs::write(r.cwd.join("release.tar.gz"), b"a release").unwrap();
+                r.env("COSIGN_PASSWORD", KEY_PASSWORD)
+                    .env("COSIGN_PRIVATE_KEY", &w.encrypted_pem)
+                    .args([
+                        "sign-blob",
+                        "release.tar.gz",
+                        "--key",
+                        "env://COSIGN_PRIVATE_KEY",
+                    ])
+                    .args([
+                        "--bundle",
+                        "release.bundle",
+                        "--output-signature",
+                        "release.sig",
+                    ]);
+            },
+        },
+        Case {
+            name: "verify-blob with a private key (its public half), a bundle that is not one",
+            code: 2,
+            setup: |_, r| {
+                std::fs::write(r.cwd.join("release.tar.gz"), b"a release").unwrap();
+                std::fs::write(r.cwd.join("release.bundle"), vec![b'x'; 17 * 1024 * 1024]).unwrap();
+                r.env("COSIGN_PASSWORD", KEY_PASSWORD)
+                    .args([
+                        "verify-blob",
+                        "release.tar.gz",
+                        "--bundle",
+                        "release.bundle",
+                    ])
+                    .args(["--key", "cosign.key"]);
+            },
+        },
+        Case {
+            name: "policy kyverno refusing a private key",
+            code: 2,
+            setup: |w, r| {
+                r.env("COSIGN_PRIVATE_KEY", &w.encrypted_pem).args([
+                    "policy",
+                    "kyverno",
+                    "--key",
+                    "env://COSIGN_PRIVATE_KEY",
+                    "--image",
+                    "oci.example.org/*",
+                ]);
+            },
+        },
+        Case {
+            name: "policy check, token registry",
+            code: 0,
+            setup: |w, r| {
+                let policy = r.cwd.join("policy.yaml");
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_pinsign"))
+                    .current_dir(&r.cwd)
+                    .args(["policy", "kyverno", "--key", "cosign.pub", "--image"])
+                    .arg(format!("{}/*", w.token.endpoint().host))
+                    .arg("--output-file")
+                    .arg(&policy)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                r.registry(&w.token, None).args([
+                    "policy",
+                    "check",
+                    "policy.yaml",
+                    &w.images["token"],
+                ]);
+            },
+        },
+        Case {
+            name: "rotate --dry-run, token registry, a new key pair",
+            code: 0,
+            setup: |w, r| {
+                r.env("COSIGN_PASSWORD", KEY_PASSWORD)
+                    .registry(&w.token, None)
+                    .args([
+                        "rotate",
+                        "--old-key",
+                        "cosign.pub",
+                        "--new-key-prefix",
+                        "next",
+                    ])
+                    .args(["--dry-run", &w.images["token"]]);
+            },
+        },
+        Case {
             name: "build-push --sign, basic-auth registry (buildah gets a temporary auth file)",
             code: 0,
             setup: |w, r| {
