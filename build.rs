@@ -7,14 +7,36 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PINSIGN_GIT_COMMIT");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // Rebuild when the commit changes: HEAD and the ref it names, wherever git keeps them (in
+    // a worktree `.git` is a file). Only paths that exist: a missing one reruns every build.
+    for path in git_paths() {
+        println!("cargo:rerun-if-changed={path}");
+    }
     let commit = std::env::var("PINSIGN_GIT_COMMIT")
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(git_commit)
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PINSIGN_GIT_COMMIT={commit}");
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn git_paths() -> Vec<String> {
+    let mut names = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        names.push(r);
+    }
+    names
+        .iter()
+        .filter_map(|n| git(&["rev-parse", "--git-path", n]))
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect()
 }
 
 fn git_commit() -> Option<String> {
