@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use clap::Args;
 
-use super::args::{KeylessArgs, OutputFormat, PasswordArgs};
+use super::args::{CosignSignArgs, KeylessArgs, OutputFormat, PasswordArgs};
 use crate::bundle::{self, BlobArtifact, BlobPolicy};
 use crate::error::UsageError;
 use crate::files::write_atomic;
@@ -51,6 +51,9 @@ pub struct SignBlobArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub cosign: CosignSignArgs,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +111,7 @@ pub struct VerifyBlobArgs {
 }
 
 pub fn sign_blob(args: SignBlobArgs) -> anyhow::Result<()> {
+    args.cosign.check()?;
     let key = SigningKey::load(&args.key, &args.password.source())?;
     let file = read_file(&args.file)?;
     let signature = key.sign_digest(&file.digest);
