@@ -4,6 +4,7 @@
 
 mod support;
 
+mod attached;
 mod blob;
 mod build_push;
 mod bundle;

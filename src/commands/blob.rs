@@ -156,6 +156,15 @@ struct Report {
     reason: Option<String>,
 }
 
+/// The report with `status` (`verified`, `not-verified`: the words of `verify`), the field
+/// every command's JSON has.
+#[derive(serde::Serialize)]
+struct WithStatus<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    status: &'static str,
+}
+
 pub fn verify_blob(args: VerifyBlobArgs) -> anyhow::Result<()> {
     let keyless = args.keyless.keyless(args.key.len())?;
     if keyless.is_none() && args.key.is_empty() {
@@ -306,7 +315,14 @@ pub fn verify_blob(args: VerifyBlobArgs) -> anyhow::Result<()> {
         }
     }
     match args.output {
-        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Json => print_json(&WithStatus {
+            status: if report.verified {
+                "verified"
+            } else {
+                "not-verified"
+            },
+            report: &report,
+        })?,
         OutputFormat::Text => print_text(&report),
     }
     if report.verified {

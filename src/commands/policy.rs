@@ -30,6 +30,10 @@ pub enum PolicyCommand {
     /// Prints YAML for `kubectl apply -f` (one document per --kind). Several keys are
     /// alternatives (any one admits: the overlap of a key rotation). Key signatures have no
     /// transparency-log entry, so the key attestors say so (rekor.ignoreTlog, ctlog.ignoreSCT).
+    #[command(after_help = "Examples:
+  pinsign policy kyverno --key cosign.pub --image 'oci.example.org/team/*' > policy.yaml
+  pinsign policy kyverno --key old.pub --key new.pub --image 'oci.example.org/*' \\
+      --kind image-validating-policy --output-file policy.yaml")]
     Kyverno(KyvernoArgs),
     /// Predict what Kyverno decides for images under the policies in a file, and why.
     ///
@@ -37,6 +41,9 @@ pub enum PolicyCommand {
     /// unchecked) or undetermined, with the deciding rule and the reason. Exit 0 only when
     /// every image would be admitted. Images no key rule covers are judged without contacting
     /// their registry.
+    #[command(after_help = "Examples:
+  pinsign policy check policy.yaml oci.example.org/team/app:1.4
+  pinsign policy check policy.yaml --images-from deployed.txt -o json")]
     Check(CheckArgs),
 }
 
