@@ -9,6 +9,7 @@ mod blob;
 mod build_push;
 mod bundle;
 mod cli;
+mod cosign_flags;
 mod harness;
 mod image;
 mod keyless;

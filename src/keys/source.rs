@@ -25,7 +25,7 @@ impl KeySource {
     pub fn parse(arg: &str) -> anyhow::Result<KeySource> {
         if let Some(scheme) = kms_scheme(arg) {
             return Err(crate::error::UsageError::new(format!(
-                "{arg:?} is a {scheme} key reference: KMS keys are not supported; use a key file or env://VAR (the PEM key in an environment variable)"
+                "{arg:?} names a key in {scheme}: KMS keys are not supported; use a key file or env://VAR (the PEM key in an environment variable)"
             ))
             .into());
         }
@@ -81,8 +81,8 @@ const KMS_SCHEMES: &[(&str, &str)] = &[
     ("gcpkms://", "Google Cloud KMS"),
     ("azurekms://", "Azure Key Vault"),
     ("hashivault://", "HashiCorp Vault"),
-    ("k8s://", "Kubernetes secret"),
-    ("pkcs11:", "PKCS#11"),
+    ("k8s://", "a Kubernetes secret"),
+    ("pkcs11:", "a PKCS#11 token"),
 ];
 
 /// The provider name when `arg` is a KMS reference.
