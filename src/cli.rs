@@ -253,6 +253,141 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Every command a user can run, as its path of names (`["policy", "check"]`).
+    fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let subs: Vec<&clap::Command> = cmd.get_subcommands().collect();
+        if !path.is_empty() {
+            out.push(path.clone());
+        }
+        for sub in subs.into_iter().filter(|s| s.get_name() != "help") {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_string());
+            leaves(sub, p, out);
+        }
+    }
+
+    fn find<'a>(cmd: &'a clap::Command, path: &[String]) -> &'a clap::Command {
+        path.iter().fold(cmd, |c, name| {
+            c.find_subcommand(name).expect("subcommand exists")
+        })
+    }
+
+    #[test]
+    fn every_help_ends_with_two_or_three_examples() {
+        let mut cmd = command();
+        cmd.build();
+        let mut all = Vec::new();
+        leaves(&cmd, Vec::new(), &mut all);
+        assert!(all.len() >= 18, "{all:?}");
+        for path in &all {
+            let sub = find(&cmd, path);
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let examples = help
+                .strip_prefix("Examples:\n")
+                .unwrap_or_else(|| panic!("pinsign {path:?} --help has no examples: {help:?}"));
+            let commands = examples
+                .lines()
+                .filter(|l| l.starts_with("  ") && !l.starts_with("      "))
+                .count();
+            assert!(
+                (2..=3).contains(&commands),
+                "pinsign {path:?}: {commands} examples"
+            );
+        }
+    }
+
+    #[test]
+    fn registry_options_are_hidden_where_no_registry_is_used() {
+        let mut cmd = command();
+        cmd.build();
+        let hidden = |path: &[&str]| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            let sub = find(&cmd, &path);
+            let arg = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "registry_username")
+                .expect("the option is accepted everywhere");
+            arg.is_hide_set()
+        };
+        for path in OFFLINE_COMMANDS {
+            assert!(hidden(path), "{path:?}");
+        }
+        for path in [
+            &["sign-digest"][..],
+            &["verify"],
+            &["resolve-digest"],
+            &["build-push"],
+            &["rotate"],
+            &["policy", "check"],
+            &["triangulate"],
+            &["tree"],
+            &["download", "signature"],
+        ] {
+            assert!(!hidden(path), "{path:?}");
+        }
+        // Still accepted (a shared env file or alias does no harm).
+        let cli = try_parse_from([
+            "pinsign",
+            "public-key",
+            "--key",
+            "k",
+            "--allow-http-registry",
+        ])
+        .unwrap();
+        assert!(cli.global.registry.allow_http_registry);
+    }
+
+    #[test]
+    fn cosign_aliases_parse_as_their_long_forms() {
+        let sign = |extra: &[&str]| {
+            let mut args = vec!["pinsign", "sign-digest", "r.example/a:1", "--key", "k"];
+            args.extend_from_slice(extra);
+            match try_parse_from(args).unwrap().command {
+                Command::SignDigest(a) => a,
+                _ => panic!("sign-digest"),
+            }
+        };
+        for flag in ["-a", "--annotation", "--annotations"] {
+            assert_eq!(
+                sign(&[flag, "x=1"]).signature.annotations,
+                ["x=1"],
+                "{flag}"
+            );
+        }
+        assert!(sign(&["-r"]).signature.recursive);
+        assert!(sign(&["--recursive"]).signature.recursive);
+        assert!(sign(&["-y"]).cosign.yes && sign(&["--yes"]).cosign.yes);
+        assert_eq!(sign(&[]).cosign.tlog_upload, None);
+        assert_eq!(
+            sign(&["--tlog-upload=false"]).cosign.tlog_upload,
+            Some(false)
+        );
+        assert_eq!(sign(&["--tlog-upload"]).cosign.tlog_upload, Some(true));
+        assert!(sign(&[]).detached.upload);
+        assert!(!sign(&["--upload=false"]).detached.upload);
+        assert!(sign(&["--upload"]).detached.upload);
+        let verify = |extra: &[&str]| {
+            let mut args = vec!["pinsign", "verify", "r.example/a:1", "--key", "k.pub"];
+            args.extend_from_slice(extra);
+            match try_parse_from(args).unwrap().command {
+                Command::Verify(a) => a,
+                _ => panic!("verify"),
+            }
+        };
+        for flag in ["-a", "--annotation", "--annotations"] {
+            assert_eq!(verify(&[flag, "x=1"]).annotations, ["x=1"], "{flag}");
+        }
+        assert_eq!(
+            verify(&["--insecure-ignore-tlog=true"])
+                .cosign
+                .insecure_ignore_tlog,
+            Some(true)
+        );
+    }
+
     #[test]
     fn debug_output_hides_the_registry_password() {
         let cli = Cli::try_parse_from([

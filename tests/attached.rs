@@ -70,7 +70,10 @@ fn triangulate_names_cosign_places_and_says_what_holds_signatures() {
         ],
     )
     .quiet_ok();
-    assert_eq!(out.trim_end(), format!("{}:sha256-{hex}.sig", ferro.image("sigs")));
+    assert_eq!(
+        out.trim_end(),
+        format!("{}:sha256-{hex}.sig", ferro.image("sigs"))
+    );
 
     // JSON: where each kind of signature is, and whether it is there.
     let doc = run(home.path(), &ep, &["triangulate", &tagged, "-o", "json"])
@@ -86,13 +89,23 @@ fn triangulate_names_cosign_places_and_says_what_holds_signatures() {
     assert_eq!(places[0]["exists"], true);
     assert_eq!(places[1]["via"], "referrers-api");
     assert_eq!(places[1]["available"], true);
-    assert_eq!(places[1]["referrers"], 2, "the artifact and the bundle: {doc}");
+    assert_eq!(
+        places[1]["referrers"], 2,
+        "the artifact and the bundle: {doc}"
+    );
     assert_eq!(places[2]["via"], "referrers-tag");
     assert_eq!(places[2]["exists"], false);
     let doc = run(
         home.path(),
         &ep,
-        &["triangulate", &tagged, "--type", "attestation", "-o", "json"],
+        &[
+            "triangulate",
+            &tagged,
+            "--type",
+            "attestation",
+            "-o",
+            "json",
+        ],
     )
     .ok()
     .json();
@@ -125,10 +138,15 @@ fn tree_shows_the_sig_tag_and_every_referrer_by_type() {
     );
     assert!(text.contains("(referrers API)"), "{text}");
     assert!(
-        lines.iter().any(|l| l.contains(BUNDLE_V03) || l.contains("sigstore.dev/cosign/sign")),
+        lines
+            .iter()
+            .any(|l| l.contains(BUNDLE_V03) || l.contains("sigstore.dev/cosign/sign")),
         "the bundle referrer is shown: {text}"
     );
-    assert!(text.contains(&format!("sha256:")) && text.contains(SIMPLESIGNING), "{text}");
+    assert!(
+        text.contains("sha256:") && text.contains(SIMPLESIGNING),
+        "{text}"
+    );
     assert!(lines.last().unwrap().starts_with("    └── "), "{text}");
 
     let doc = run(home.path(), &ep, &["tree", &tagged, "-o", "json"])
@@ -146,7 +164,10 @@ fn tree_shows_the_sig_tag_and_every_referrer_by_type() {
         .iter()
         .map(|a| a["artifact_type"].as_str().unwrap())
         .collect();
-    assert!(types.contains(&SIG_ARTIFACT) && types.contains(&BUNDLE_V03), "{doc}");
+    assert!(
+        types.contains(&SIG_ARTIFACT) && types.contains(&BUNDLE_V03),
+        "{doc}"
+    );
     for a in &attached[1..] {
         assert_eq!(a["kind"], "referrer");
         assert_eq!(a["via"], "referrers-api");
@@ -156,7 +177,10 @@ fn tree_shows_the_sig_tag_and_every_referrer_by_type() {
     // An image with nothing attached.
     let bare = ep.push_synthetic("team/bare", Some("v1"), 8);
     let out = run(home.path(), &ep, &["tree", &bare.pinned]).ok();
-    assert_eq!(out.stdout, format!("{}\n└── nothing attached\n", bare.pinned));
+    assert_eq!(
+        out.stdout,
+        format!("{}\n└── nothing attached\n", bare.pinned)
+    );
     let doc = run(home.path(), &ep, &["tree", &bare.pinned, "-o", "json"])
         .ok()
         .json();
@@ -172,15 +196,33 @@ fn tree_of_an_index_lists_its_manifests_and_with_r_their_signatures() {
     sign(home.path(), &ep, &keys()[0], &[&index.pinned, "-r"]).ok();
     let out = run(home.path(), &ep, &["tree", &index.pinned]).ok();
     for child in &index.children {
-        assert!(out.stdout.contains(&format!("manifest {}", child.pinned)), "{out}");
+        assert!(
+            out.stdout.contains(&format!("manifest {}", child.pinned)),
+            "{out}"
+        );
     }
-    assert!(out.stdout.contains("(linux/amd64)") && out.stdout.contains("(linux/arm64)"), "{out}");
-    assert_eq!(out.stdout.matches("signatures (.sig tag)").count(), 1, "{out}");
+    assert!(
+        out.stdout.contains("(linux/amd64)") && out.stdout.contains("(linux/arm64)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.stdout.matches("signatures (.sig tag)").count(),
+        1,
+        "{out}"
+    );
     let out = run(home.path(), &ep, &["tree", "-r", &index.pinned]).ok();
-    assert_eq!(out.stdout.matches("signatures (.sig tag)").count(), 3, "{out}");
-    let doc = run(home.path(), &ep, &["tree", "--recursive", &index.pinned, "-o", "json"])
-        .ok()
-        .json();
+    assert_eq!(
+        out.stdout.matches("signatures (.sig tag)").count(),
+        3,
+        "{out}"
+    );
+    let doc = run(
+        home.path(),
+        &ep,
+        &["tree", "--recursive", &index.pinned, "-o", "json"],
+    )
+    .ok()
+    .json();
     let manifests = doc["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 2);
     assert_eq!(manifests[0]["status"], "found");
@@ -227,7 +269,8 @@ fn download_signature_prints_cosign_lines_and_bundles() {
             assert_eq!(String::from_utf8(bytes.clone()).unwrap(), payload);
             let der = b64.decode(sig.as_str().unwrap()).unwrap();
             assert!(
-                verify_der(&k[0].public_pem, &bytes, &der) || verify_der(&k[1].public_pem, &bytes, &der),
+                verify_der(&k[0].public_pem, &bytes, &der)
+                    || verify_der(&k[1].public_pem, &bytes, &der),
                 "{line}"
             );
             assert!(line["Cert"].is_null() && line["Bundle"].is_null());
@@ -252,7 +295,9 @@ fn download_signature_prints_cosign_lines_and_bundles() {
     assert_eq!(sigs[0]["format"], "simplesigning");
     assert_eq!(sigs[0]["via"], "sig-tag");
     assert_eq!(sigs[0]["payload"], payload.as_str());
-    assert!(sigs.iter().any(|s| s["format"] == "bundle" && s["bundle"].is_object()));
+    assert!(sigs
+        .iter()
+        .any(|s| s["format"] == "bundle" && s["bundle"].is_object()));
 
     // --mode tag: only the .sig tag (and the referrers tag, empty here).
     let out = run(
@@ -287,20 +332,33 @@ fn without_the_referrers_api_the_bundle_is_found_in_the_referrers_tag_and_nothin
     assert_eq!(doc["places"][1]["available"], false);
     assert!(doc["places"][1].get("referrers").is_none(), "{doc}");
     assert_eq!(doc["places"][2]["exists"], true);
-    assert_eq!(doc["places"][2]["reference"], format!("{repo}:sha256-{hex}"));
+    assert_eq!(
+        doc["places"][2]["reference"],
+        format!("{repo}:sha256-{hex}")
+    );
 
     let out = run(home.path(), &ep, &["tree", &pinned]).ok();
     assert!(
-        out.stdout
-            .contains(&format!("(referrers tag {repo}:sha256-{hex}): {repo}@sha256:")),
+        out.stdout.contains(&format!(
+            "(referrers tag {repo}:sha256-{hex}): {repo}@sha256:"
+        )),
         "{out}"
     );
     let out = run(home.path(), &ep, &["download", "signature", &pinned]).quiet_ok();
     assert_eq!(out.lines().count(), 2, "{out}");
     run(home.path(), &ep, &["tree", &pinned, "-o", "json"]).ok();
-    run(home.path(), &ep, &["download", "signature", &pinned, "-o", "json"]).ok();
+    run(
+        home.path(),
+        &ep,
+        &["download", "signature", &pinned, "-o", "json"],
+    )
+    .ok();
 
-    assert_eq!(snapshot::files(&storage), before, "read-only commands wrote nothing");
+    assert_eq!(
+        snapshot::files(&storage),
+        before,
+        "read-only commands wrote nothing"
+    );
 
     // cosign's deprecated tag prefix is refused, naming what to use instead.
     for cmd in [&["tree"][..], &["triangulate"], &["download", "signature"]] {

@@ -26,8 +26,20 @@ fn annotations_alias_signs_and_verifies_as_a() {
     let long = ep.push_synthetic("alias/b", None, 2);
     let plain = ep.push_synthetic("alias/c", None, 3);
     sign(home.path(), &ep, k, &[&short.pinned, "-a", "team=web"]).ok();
-    sign(home.path(), &ep, k, &[&long.pinned, "--annotations", "team=web"]).ok();
-    sign(home.path(), &ep, k, &[&plain.pinned, "--annotation", "team=web"]).ok();
+    sign(
+        home.path(),
+        &ep,
+        k,
+        &[&long.pinned, "--annotations", "team=web"],
+    )
+    .ok();
+    sign(
+        home.path(),
+        &ep,
+        k,
+        &[&plain.pinned, "--annotation", "team=web"],
+    )
+    .ok();
     for (image, repo) in [(&short, "alias/a"), (&long, "alias/b"), (&plain, "alias/c")] {
         let want = expected_payload(&reference(&ep, repo), &image.digest, &[("team", "web")]);
         sig_tag_manifest(&ep, repo, &image.digest)
@@ -35,8 +47,17 @@ fn annotations_alias_signs_and_verifies_as_a() {
             .assert_exactly_signed_by(&want, &[&k.public_pem]);
     }
     for flag in ["-a", "--annotation", "--annotations"] {
-        verify(home.path(), &ep, &[&long.pinned, "--key", pub_key, flag, "team=web"]).ok();
-        let out = verify(home.path(), &ep, &[&short.pinned, "--key", pub_key, flag, "team=db"]);
+        verify(
+            home.path(),
+            &ep,
+            &[&long.pinned, "--key", pub_key, flag, "team=web"],
+        )
+        .ok();
+        let out = verify(
+            home.path(),
+            &ep,
+            &[&short.pinned, "--key", pub_key, flag, "team=db"],
+        );
         assert_eq!(out.code, 1, "{out}");
         assert!(out.stderr.contains("is NOT verified"), "{out}");
         assert!(out.stderr.contains("annotation team=db missing"), "{out}");
@@ -80,10 +101,19 @@ fn yes_and_tlog_upload_false_are_accepted_true_is_refused() {
     .enumerate()
     {
         let image = ep.push_synthetic("yes/app", None, i as u64);
-        let out = sign(home.path(), &ep, k, &[&[image.pinned.as_str()][..], flags].concat()).ok();
+        let out = sign(
+            home.path(),
+            &ep,
+            k,
+            &[&[image.pinned.as_str()][..], flags].concat(),
+        )
+        .ok();
         assert_eq!(
             out.stdout,
-            format!("{}\n", signed_line(&ep, "yes/app", &image.digest, "yes/app")),
+            format!(
+                "{}\n",
+                signed_line(&ep, "yes/app", &image.digest, "yes/app")
+            ),
             "{flags:?}"
         );
     }
@@ -98,17 +128,34 @@ fn yes_and_tlog_upload_false_are_accepted_true_is_refused() {
     let file = home.path().join("f.txt");
     std::fs::write(&file, "release").unwrap();
     pinsign(home.path(), &ep)
-        .args(["sign-blob", file.to_str().unwrap(), "-y", "--tlog-upload=false", "--key"])
+        .args([
+            "sign-blob",
+            file.to_str().unwrap(),
+            "-y",
+            "--tlog-upload=false",
+            "--key",
+        ])
         .arg(&k.key)
         .outcome()
         .ok();
     pinsign(home.path(), &ep)
-        .args(["sign-blob", file.to_str().unwrap(), "--tlog-upload", "--key"])
+        .args([
+            "sign-blob",
+            file.to_str().unwrap(),
+            "--tlog-upload",
+            "--key",
+        ])
         .arg(&k.key)
         .outcome()
         .only_error(2, &["no transparency log"]);
     pinsign(home.path(), &ep)
-        .args(["build-push", "--image", &reg.image("yes/built:v1"), "--sign", "-y"])
+        .args([
+            "build-push",
+            "--image",
+            &reg.image("yes/built:v1"),
+            "--sign",
+            "-y",
+        ])
         .args(["--tlog-upload=true", "--key"])
         .arg(&k.key)
         .outcome()
@@ -124,7 +171,12 @@ fn yes_and_tlog_upload_false_are_accepted_true_is_refused() {
     verify(
         home.path(),
         &ep,
-        &[&signed.pinned, "--key", pub_key, "--insecure-ignore-tlog=false"],
+        &[
+            &signed.pinned,
+            "--key",
+            pub_key,
+            "--insecure-ignore-tlog=false",
+        ],
     )
     .only_error(2, &["--insecure-ignore-tlog=false"]);
 }
@@ -137,14 +189,37 @@ fn attachment_tag_prefix_and_docker_media_types_are_refused_clearly() {
     let k = &keys()[0];
     let image = ep.push_synthetic("refuse/app", Some("v1"), 1);
     // An empty prefix is cosign's default: accepted.
-    sign(home.path(), &ep, k, &[&image.pinned, "--attachment-tag-prefix="]).ok();
+    sign(
+        home.path(),
+        &ep,
+        k,
+        &[&image.pinned, "--attachment-tag-prefix="],
+    )
+    .ok();
     let other = ep.push_synthetic("refuse/app", None, 2);
-    sign(home.path(), &ep, k, &[&other.pinned, "--attachment-tag-prefix", "sbom-"])
-        .only_error(2, &["--attachment-tag-prefix \"sbom-\"", "Kyverno", "--signature-repo"]);
+    sign(
+        home.path(),
+        &ep,
+        k,
+        &[&other.pinned, "--attachment-tag-prefix", "sbom-"],
+    )
+    .only_error(
+        2,
+        &[
+            "--attachment-tag-prefix \"sbom-\"",
+            "Kyverno",
+            "--signature-repo",
+        ],
+    );
     verify(
         home.path(),
         &ep,
-        &[&image.pinned, "--key", k.public.to_str().unwrap(), "--attachment-tag-prefix=x-"],
+        &[
+            &image.pinned,
+            "--key",
+            k.public.to_str().unwrap(),
+            "--attachment-tag-prefix=x-",
+        ],
     )
     .only_error(2, &["--attachment-tag-prefix"]);
 
@@ -158,13 +233,24 @@ fn attachment_tag_prefix_and_docker_media_types_are_refused_clearly() {
     }
     pinsign(home.path(), &ep)
         .env("COSIGN_DOCKER_MEDIA_TYPES", "1")
-        .args(["build-push", "--image", &reg.image("refuse/built:v1"), "--sign", "--key"])
+        .args([
+            "build-push",
+            "--image",
+            &reg.image("refuse/built:v1"),
+            "--sign",
+            "--key",
+        ])
         .arg(&k.key)
         .outcome()
         .only_error(2, &["COSIGN_DOCKER_MEDIA_TYPES"]);
     pinsign(home.path(), &ep)
         .env("COSIGN_DOCKER_MEDIA_TYPES", "1")
-        .args(["rotate", "--old-key", k.public.to_str().unwrap(), "--new-key-prefix"])
+        .args([
+            "rotate",
+            "--old-key",
+            k.public.to_str().unwrap(),
+            "--new-key-prefix",
+        ])
         .arg(home.path().join("new"))
         .arg(&image.pinned)
         .outcome()
@@ -263,7 +349,10 @@ fn upload_false_writes_the_files_and_leaves_the_registry_untouched() {
     .ok();
     let stored = sig_tag_manifest(&ep, "detached/app", &image.digest).expect(".sig written");
     assert_eq!(stored.layers.len(), 1);
-    assert_eq!(stored.layers[0].signature_der, base64_decode(&std::fs::read_to_string(&sig).unwrap()));
+    assert_eq!(
+        stored.layers[0].signature_der,
+        base64_decode(&std::fs::read_to_string(&sig).unwrap())
+    );
 
     // Several signatures (--recursive): one file per digest, named as cosign names them.
     let index = ep.push_synthetic_index("detached/multi", None, 3);
@@ -272,14 +361,23 @@ fn upload_false_writes_the_files_and_leaves_the_registry_untouched() {
         home.path(),
         &ep,
         k,
-        &[&index.pinned, "-r", "--upload=false", "--output-signature", base.to_str().unwrap()],
+        &[
+            &index.pinned,
+            "-r",
+            "--upload=false",
+            "--output-signature",
+            base.to_str().unwrap(),
+        ],
     )
     .ok();
     for digest in std::iter::once(&index.digest).chain(index.children.iter().map(|c| &c.digest)) {
         let file = format!("{}-{}", base.display(), digest.replace(':', "-"));
         assert!(Path::new(&file).is_file(), "{file}");
     }
-    assert!(ep.tags("detached/multi").iter().all(|t| !t.ends_with(".sig")));
+    assert!(ep
+        .tags("detached/multi")
+        .iter()
+        .all(|t| !t.ends_with(".sig")));
 
     // Usage errors: nothing to write, or a format with no such files.
     sign(home.path(), &ep, k, &[&image.pinned, "--upload=false"])
@@ -315,15 +413,53 @@ fn kms_references_are_refused_for_every_command_that_takes_a_key() {
     // Nothing listens on port 9: refusing the key comes before any network request.
     let image = "127.0.0.1:9/kms/app:v1";
     let cases: Vec<Vec<&str>> = vec![
-        vec!["sign-digest", image, "--key", "awskms:///arn:aws:kms:eu-west-1:1:key/k"],
-        vec!["verify", image, "--key", "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k"],
-        vec!["build-push", "--image", image, "--sign", "--key", "azurekms://vault/key"],
+        vec![
+            "sign-digest",
+            image,
+            "--key",
+            "awskms:///arn:aws:kms:eu-west-1:1:key/k",
+        ],
+        vec![
+            "verify",
+            image,
+            "--key",
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+        ],
+        vec![
+            "build-push",
+            "--image",
+            image,
+            "--sign",
+            "--key",
+            "azurekms://vault/key",
+        ],
         vec!["public-key", "--key", "hashivault://transit"],
         vec!["sign-blob", f, "--key", "k8s://ns/cosign"],
-        vec!["verify-blob", f, "--signature", f, "--key", "awskms://alias/k"],
+        vec![
+            "verify-blob",
+            f,
+            "--signature",
+            f,
+            "--key",
+            "awskms://alias/k",
+        ],
         vec!["import-key-pair", "--key", "pkcs11:token=yubi;object=k"],
-        vec!["policy", "kyverno", "--key", "gcpkms://k", "--image", "127.0.0.1:9/*"],
-        vec!["rotate", "--old-key", "hashivault://old", "--new-key", "k8s://ns/new", image],
+        vec![
+            "policy",
+            "kyverno",
+            "--key",
+            "gcpkms://k",
+            "--image",
+            "127.0.0.1:9/*",
+        ],
+        vec![
+            "rotate",
+            "--old-key",
+            "hashivault://old",
+            "--new-key",
+            "k8s://ns/new",
+            image,
+        ],
     ];
     for args in cases {
         let out = support::pinsign(home.path()).args(&args).outcome();
@@ -341,7 +477,12 @@ fn an_explicit_password_file_beats_the_environment() {
     let public = support::pinsign(home.path())
         .env("COSIGN_PASSWORD", "wrong")
         .env("PINSIGN_PASSWORD", "also-wrong")
-        .args(["public-key", "--password-file", pw.to_str().unwrap(), "--key"])
+        .args([
+            "public-key",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--key",
+        ])
         .arg(&k.key)
         .outcome()
         .quiet_ok();
@@ -361,12 +502,17 @@ fn no_color_and_dumb_terminals_get_no_escape_codes() {
     let ep = reg.endpoint();
     let home = support::temp_dir();
     let images: Vec<String> = (0..3)
-        .map(|i| ep.push_synthetic("color/app", Some(&format!("v{i}")), i).pinned)
+        .map(|i| {
+            ep.push_synthetic("color/app", Some(&format!("v{i}")), i)
+                .pinned
+        })
         .collect();
     let run = |env: &[(&str, &str)], args: &[&str]| {
         let mut cmd = support::pinsign_std(home.path());
         ep.configure_pinsign_std(&mut cmd);
-        cmd.env("TERM", "xterm-256color").envs(env.iter().copied()).args(args);
+        cmd.env("TERM", "xterm-256color")
+            .envs(env.iter().copied())
+            .args(args);
         pty::run(&cmd)
     };
     let mut logged = vec!["-v", "resolve-digest"];
@@ -448,15 +594,28 @@ fn batches_print_in_input_order_and_ci_progress_lines() {
         let (done, rest) = rest.split_once('/').unwrap();
         assert!(done.parse::<usize>().unwrap() < 6, "{line}");
         assert!(rest.starts_with("6 ("), "{line}");
-        assert!(rest.contains("%), 1 failed, ") && rest.contains(" images/s, "), "{line}");
+        assert!(
+            rest.contains("%), 1 failed, ") && rest.contains(" images/s, "),
+            "{line}"
+        );
         assert!(rest.ends_with(" s elapsed"), "{line}");
     }
-    assert!(out.stderr.ends_with("signed 5 of 6 images\npinsign: 1 of 6 images failed\n"), "{out}");
+    assert!(
+        out.stderr
+            .ends_with("signed 5 of 6 images\npinsign: 1 of 6 images failed\n"),
+        "{out}"
+    );
     assert!(!out.stderr.contains('\u{1b}'), "{out}");
     // verify prints the same lines.
     let out = pinsign(home.path(), &ep)
         .env("PINSIGN_PROGRESS_INTERVAL_MS", "20")
-        .args(["verify", "--concurrency", "1", "--key", k.public.to_str().unwrap()])
+        .args([
+            "verify",
+            "--concurrency",
+            "1",
+            "--key",
+            k.public.to_str().unwrap(),
+        ])
         .args(&images)
         .outcome()
         .ok();

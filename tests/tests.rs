@@ -12,6 +12,7 @@ mod cli;
 mod cosign_flags;
 mod harness;
 mod image;
+mod json_shapes;
 mod keyless;
 mod keys;
 mod policy;

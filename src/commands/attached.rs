@@ -192,7 +192,9 @@ pub async fn triangulate(args: TriangulateArgs, global: &GlobalArgs) -> anyhow::
     let (image, sig_repo) = args.image.parse()?;
     let registry = Registry::new(global.registry.options()?)?;
     let pinned = pin(&registry, &image).await?;
-    let tag_repo = sig_repo.clone().unwrap_or_else(|| pinned.repository().clone());
+    let tag_repo = sig_repo
+        .clone()
+        .unwrap_or_else(|| pinned.repository().clone());
     let digest = pinned.digest();
     let tag = match args.kind {
         AttachmentType::Signature => Some(attachment_tag(digest, "sig")),
@@ -548,7 +550,9 @@ async fn referrers_of(
             error: None,
         };
         match entry.sha256() {
-            None => found.error = Some(format!("listed with digest {:?}, not sha256", entry.digest)),
+            None => {
+                found.error = Some(format!("listed with digest {:?}, not sha256", entry.digest))
+            }
             Some(_) if entry.size > MAX_MANIFEST_BYTES as u64 => {
                 found.error = Some(format!(
                     "listed as {} bytes, more than pinsign reads for a manifest; not fetched",
@@ -560,10 +564,8 @@ async fn referrers_of(
                     Ok(layers) => {
                         found.layers = layers;
                         if found.predicate_type.is_none() {
-                            found.predicate_type = manifest_annotation(
-                                &manifest.bytes,
-                                BUNDLE_PREDICATE_ANNOTATION,
-                            );
+                            found.predicate_type =
+                                manifest_annotation(&manifest.bytes, BUNDLE_PREDICATE_ANNOTATION);
                         }
                     }
                     Err(e) => found.error = Some(e),
@@ -744,9 +746,7 @@ struct DownloadReport {
 
 pub fn download(cmd: DownloadCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match cmd {
-        DownloadCommand::Signature(args) => {
-            super::block_on(download_signature(args, global))
-        }
+        DownloadCommand::Signature(args) => super::block_on(download_signature(args, global)),
     }
 }
 
@@ -781,7 +781,11 @@ async fn download_signature(
         input: image.original().to_string(),
         digest: pinned.digest().clone(),
         pinned,
-        status: if signatures.is_empty() { "none" } else { "found" },
+        status: if signatures.is_empty() {
+            "none"
+        } else {
+            "found"
+        },
         signatures,
         skipped,
         places,
@@ -896,11 +900,10 @@ fn downloaded(found: Found) -> Result<Downloaded, Skipped> {
                 location: found.location.clone(),
                 reason: refusal.to_string(),
             })?;
-            let doc: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| Skipped {
-                    location: found.location.clone(),
-                    reason: format!("the bundle is not JSON: {e}"),
-                })?;
+            let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Skipped {
+                location: found.location.clone(),
+                reason: format!("the bundle is not JSON: {e}"),
+            })?;
             Ok(Downloaded {
                 format,
                 via: found.via,
