@@ -70,7 +70,7 @@ impl BatchOptions {
         }
         if texts.is_empty() {
             return Err(UsageError::new(
-                "no images given: name them as arguments or with --images-from FILE",
+                "no images given: name them as IMAGE arguments or with --images-from FILE",
             )
             .into());
         }

@@ -64,14 +64,30 @@ pub async fn run(args: ResolveDigestArgs, global: &GlobalArgs) -> anyhow::Result
     let output = args.output;
     let digest_only = args.digest_only;
     let mut broken_pipe = None;
+    // The first image goes alone: its answer teaches the registry client how the registry
+    // authenticates (the 401 challenge, the token), so the others, sent together, reuse that
+    // instead of each collecting a 401 of their own. A batch costs the requests of a loop.
+    let (first_done, first_waiter) = tokio::sync::watch::channel(false);
+    let first_done = Arc::new(first_done);
     let rows = run_ordered(
-        images,
+        images.into_iter().enumerate().collect(),
         batch.concurrency,
         &progress,
-        |image| {
+        |(i, image): (usize, ImageRef)| {
             let registry = registry.clone();
             let platform = platform.clone();
-            async move { resolve_row(&registry, &image, platform.as_ref()).await }
+            let first_done = first_done.clone();
+            let mut first_waiter = first_waiter.clone();
+            async move {
+                if i > 0 {
+                    let _ = first_waiter.wait_for(|done| *done).await;
+                }
+                let row = resolve_row(&registry, &image, platform.as_ref()).await;
+                if i == 0 {
+                    first_done.send_replace(true);
+                }
+                row
+            }
         },
         |row| row.error.is_some(),
         |row| {
