@@ -268,7 +268,7 @@ fn phase_lines(msg: &str, sink: PhaseLines) -> ProgressBar {
 
 /// The draw target of [`phase_lines`]: indicatif draws the message and clears it again on
 /// every update; this keeps only the text and writes it when it differs from the last one
-/// written, with the time since the command started. Cursor movement is dropped, so no
+/// written, with the time since the first phase began. Cursor movement is dropped, so no
 /// escape code reaches the log.
 #[derive(Clone)]
 struct PhaseLines {
@@ -290,8 +290,10 @@ impl PhaseLines {
     }
 
     fn to(out: Arc<dyn Fn(&str) + Send + Sync>) -> PhaseLines {
+        // One clock for every phase of the command: the first phase starts it.
+        static FIRST_PHASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         PhaseLines {
-            start: Instant::now(),
+            start: *FIRST_PHASE.get_or_init(Instant::now),
             state: Arc::new(Mutex::new(PhaseState::default())),
             out,
         }

@@ -904,6 +904,13 @@ fn downloaded(found: Found) -> Result<Downloaded, Skipped> {
                 location: found.location.clone(),
                 reason: format!("the bundle is not JSON: {e}"),
             })?;
+            // The bundle as stored when it is one line (keeping its field order, as cosign
+            // prints it), else compacted.
+            let text = String::from_utf8_lossy(&bytes);
+            let line = match text.trim_end() {
+                one if !one.contains('\n') => one.to_string(),
+                _ => doc.to_string(),
+            };
             Ok(Downloaded {
                 format,
                 via: found.via,
@@ -912,7 +919,7 @@ fn downloaded(found: Found) -> Result<Downloaded, Skipped> {
                 payload: None,
                 signature: None,
                 certificate: None,
-                line: doc.to_string(),
+                line,
                 bundle: Some(doc),
             })
         }

@@ -155,7 +155,7 @@ pub async fn run(args: BuildPushArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let access =
         ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
 
-    let bar = spinner("starting");
+    let bar = spinner("");
     let quiet = global.quiet || args.output == OutputFormat::Json && !crate::logging::verbose();
     let out = ToolOutput::new(!quiet, bar.clone());
     let digest = build::build_and_push(&source, &target, &access, &out).await;
