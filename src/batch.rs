@@ -1,6 +1,7 @@
 //! Batch plumbing shared by the commands that work on many images: where the image list
-//! comes from, running one async job per image with bounded concurrency, and [`Shard`], a
-//! stable share of the work for one of N parallel jobs.
+//! comes from, running one async job per image with bounded concurrency (results reported
+//! in input order while the progress shows live, [`run_ordered`]), and [`Shard`], a stable
+//! share of the work for one of N parallel jobs.
 
 use std::io::{BufRead, Read as _};
 use std::path::PathBuf;
@@ -69,7 +70,7 @@ impl BatchOptions {
         }
         if texts.is_empty() {
             return Err(UsageError::new(
-                "no images given: name them as arguments or with --images-from FILE",
+                "no images given: name them as IMAGE arguments or with --images-from FILE",
             )
             .into());
         }
@@ -224,9 +225,78 @@ where
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Run `job` on every item, at most `concurrency` at once, and return the results in input
+/// order. `report` sees each result in input order too, as soon as every earlier item has
+/// finished: text output keeps the order of the list (a log reads like the list) while
+/// `progress` shows every finished item at once, failures (`failed`) counted, and its
+/// interval lines keep coming while a slow item holds the others back.
+pub async fn run_ordered<T, R, F, Fut>(
+    items: Vec<T>,
+    concurrency: usize,
+    progress: &crate::output::Progress,
+    job: F,
+    failed: impl Fn(&R) -> bool,
+    mut report: impl FnMut(&R),
+) -> Vec<R>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    let total = items.len();
+    let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
+    let mut next = 0;
+    let mut finished = futures::stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            let fut = job(item);
+            async move { (i, fut.await) }
+        })
+        .buffer_unordered(concurrency.max(1));
+    let period = progress
+        .tick_interval()
+        .unwrap_or(std::time::Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            item = finished.next() => {
+                let Some((i, result)) = item else { break };
+                progress.done(failed(&result));
+                results[i] = Some(result);
+                while let Some(Some(ready)) = results.get(next) {
+                    progress.suspend(|| report(ready));
+                    next += 1;
+                }
+            }
+            _ = ticker.tick() => progress.tick(),
+        }
+    }
+    progress.finish();
+    results.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn run_ordered_reports_in_input_order() {
+        let progress = crate::output::Progress::new(1, "test");
+        let mut seen = Vec::new();
+        let out = run_ordered(
+            vec![40u64, 5, 20, 1],
+            4,
+            &progress,
+            |ms| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                ms
+            },
+            |_| false,
+            |r| seen.push(*r),
+        )
+        .await;
+        assert_eq!(out, vec![40, 5, 20, 1]);
+        assert_eq!(seen, vec![40, 5, 20, 1]);
+    }
 
     #[test]
     fn list_skips_comments_and_blanks() {

@@ -1,5 +1,10 @@
 //! `-v` logs on stderr. Secrets never reach a log line: the registry layer logs
 //! methods, URLs without query strings, and status codes, never headers or bodies.
+//!
+//! Colours: only on an interactive terminal, never with `NO_COLOR` (no-color.org) or
+//! `TERM=dumb` ([`crate::output::interactive_stderr`]). tracing-subscriber's own default
+//! (0.3.23, `fmt_layer.rs`) honours `NO_COLOR` but colours a pipe or a CI log file and ignores
+//! `TERM=dumb`, so the choice is made here, once, with the same rule as the progress output.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -23,7 +28,7 @@ pub fn init(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(crate::output::interactive_stderr())
         .with_target(false)
         .without_time()
         .try_init();

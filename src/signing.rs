@@ -249,6 +249,25 @@ impl Signer {
         Ok(signed)
     }
 
+    /// Make the simple-signing signatures [`Signer::sign`] would store for `image` (and, with
+    /// `recursive` on an index, its children), without storing anything: `sign-digest
+    /// --upload=false --output-signature` hands them to another system. ECDSA here is
+    /// deterministic (RFC 6979), so they are the very signatures an upload would store.
+    pub async fn sign_detached(
+        &self,
+        registry: &Registry,
+        image: &PinnedImage,
+    ) -> anyhow::Result<Vec<SignatureLayer>> {
+        let mut targets = vec![image.clone()];
+        if self.recursive && image.is_index() {
+            targets.extend(registry.index_children(image).await?);
+        }
+        Ok(targets
+            .iter()
+            .map(|t| SignatureLayer::sign(t, &self.annotations, &self.key))
+            .collect())
+    }
+
     /// Sign one pinned manifest and store the signature at `placement` (rotation stores
     /// a new signature where the old one was found).
     pub async fn sign_at(

@@ -200,12 +200,14 @@ fn index_resolves_per_platform_and_prints_json() {
                 "pinned": pinned(&host, "multi/app", &index),
                 "digest": index,
                 "media_type": OCI_INDEX,
+                "status": "resolved",
             },
             {
                 "input": reg.image(&format!("multi/app@{index}")),
                 "pinned": pinned(&host, "multi/app", &index),
                 "digest": index,
                 "media_type": OCI_INDEX,
+                "status": "resolved",
             },
         ])
     );
@@ -222,6 +224,7 @@ fn index_resolves_per_platform_and_prints_json() {
             "digest": arm64,
             "media_type": OCI_MANIFEST,
             "platform": "linux/arm64",
+            "status": "resolved",
         }])
     );
 
@@ -267,7 +270,7 @@ fn json_output_of_single_images_has_no_platform() {
         let keys: BTreeSet<&str> = row.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            BTreeSet::from(["digest", "input", "media_type", "pinned"]),
+            BTreeSet::from(["digest", "input", "media_type", "pinned", "status"]),
             "{row:?}"
         );
         assert_eq!(row["input"], input.as_str());

@@ -709,7 +709,7 @@ fn batch_from_file_and_stdin_with_json_report() {
     {
         assert_eq!(
             keys_of(entry),
-            ["input", "pinned", "signatures", "status"],
+            ["digest", "input", "pinned", "signatures", "status"],
             "{entry:#}"
         );
         assert_eq!(entry["input"], input.as_str());

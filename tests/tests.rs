@@ -4,12 +4,15 @@
 
 mod support;
 
+mod attached;
 mod blob;
 mod build_push;
 mod bundle;
 mod cli;
+mod cosign_flags;
 mod harness;
 mod image;
+mod json_shapes;
 mod keyless;
 mod keys;
 mod policy;

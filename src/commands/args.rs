@@ -220,11 +220,12 @@ impl RegistryArgs {
     }
 }
 
-/// Where a private key's password comes from, after `PINSIGN_PASSWORD` and
-/// `COSIGN_PASSWORD` (which win, as in cosign).
+/// Where a private key's password comes from: `--password-file` when given (an explicit flag
+/// wins), else `PINSIGN_PASSWORD`, `COSIGN_PASSWORD`, a prompt (see [`crate::keys::password`]).
 #[derive(Debug, Clone, Default, Args)]
 pub struct PasswordArgs {
-    /// Read the private key password from this file (first line).
+    /// Read the private key password from this file (first line); given, it wins over
+    /// PINSIGN_PASSWORD and COSIGN_PASSWORD.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 }
@@ -313,12 +314,18 @@ pub enum VerifyMode {
 /// `build-push --sign`, so both store signatures exactly alike.
 #[derive(Debug, Clone, Args)]
 pub struct SignatureArgs {
-    /// Annotation KEY=VALUE put in the payload's "optional" map (repeatable).
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    /// Annotation KEY=VALUE put in the payload's "optional" map (repeatable; --annotations
+    /// as in cosign).
+    #[arg(
+        short = 'a',
+        long = "annotation",
+        visible_alias = "annotations",
+        value_name = "KEY=VALUE"
+    )]
     pub annotations: Vec<String>,
 
     /// On an index, also sign every child manifest.
-    #[arg(long)]
+    #[arg(short = 'r', long)]
     pub recursive: bool,
 
     /// Store signatures in this repository instead of the image's (like COSIGN_REPOSITORY).
@@ -380,6 +387,101 @@ impl SignatureArgs {
             || self.mode.is_some()
             || self.format != SignatureFormat::default()
     }
+}
+
+/// cosign's signing flags that pinsign takes with the same meaning, so a cosign command line
+/// runs unchanged: `-y` (pinsign never asks) and `--tlog-upload=false` (pinsign never uploads
+/// to a transparency log; `true` is refused, not ignored).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "cosign compatibility")]
+pub struct CosignSignArgs {
+    /// Accepted as in cosign; pinsign never asks for confirmation (it uploads nothing to a
+    /// transparency log).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Accepted as --tlog-upload=false: pinsign writes no transparency log (Rekor) entry;
+    /// true is refused.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub tlog_upload: Option<bool>,
+}
+
+impl CosignSignArgs {
+    /// Usage errors for what pinsign cannot do as asked (image signing adds
+    /// [`AttachmentArgs::check`] and [`refuse_docker_media_types`]).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.tlog_upload == Some(true) {
+            return Err(UsageError::new(
+                "--tlog-upload=true: pinsign has no transparency log: it never uploads to Rekor (key signatures carry no tlog entry, as with cosign --tlog-upload=false); drop the flag or pass --tlog-upload=false",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// [`CosignSignArgs::check`] for signing images: also the tag prefix and the media types.
+    pub fn check_image_signing(&self, attachment: &AttachmentArgs) -> anyhow::Result<()> {
+        self.check()?;
+        attachment.check()?;
+        refuse_docker_media_types(|v| std::env::var_os(v))
+    }
+}
+
+/// cosign's `--attachment-tag-prefix` (a prefix on the `sha256-<hex>.sig`/`.att` tag names).
+/// pinsign refuses a non-empty one rather than write or read tags nobody else finds: cosign
+/// itself deprecated the flag ("please use OCI referrers"), Kyverno has no setting for it
+/// (kyverno/kyverno#6314, closed unimplemented) and Zot recognises signatures only by
+/// `sha256-<64 hex>.sig`, so prefixed signatures would be invisible to the admission check
+/// and to the registry. `--signature-repo` (`COSIGN_REPOSITORY`) keeps signatures apart in a
+/// way all of them read.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "cosign compatibility")]
+pub struct AttachmentArgs {
+    /// Refused unless empty (cosign deprecated it; Kyverno and Zot read only sha256-<hex>.sig
+    /// tags): use --signature-repo to keep signatures apart.
+    #[arg(long, value_name = "PREFIX")]
+    pub attachment_tag_prefix: Option<String>,
+}
+
+impl AttachmentArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.attachment_tag_prefix.as_deref() {
+            None | Some("") => Ok(()),
+            Some(prefix) => Err(UsageError::new(format!(
+                "--attachment-tag-prefix {prefix:?} is not supported: cosign deprecated it (use OCI referrers), and Kyverno and Zot find signatures only at sha256-<hex>.sig, so prefixed tags would be invisible to them; keep signatures apart with --signature-repo (COSIGN_REPOSITORY) instead"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// `COSIGN_DOCKER_MEDIA_TYPES` set to true (Go's `strconv.ParseBool`, as cosign reads it) asks
+/// for Docker v2 schema 2 signature manifests. pinsign writes OCI only: Zot, the production
+/// registry, refuses Docker media types unless its `docker2s2` compat setting is on, and
+/// cosign, Kyverno and every registry with OCI support read OCI signatures. Refused, so a
+/// legacy-registry script learns it at once instead of failing at the push.
+pub fn refuse_docker_media_types(
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<()> {
+    let value = env("COSIGN_DOCKER_MEDIA_TYPES");
+    let on = value
+        .as_ref()
+        .and_then(|v| v.to_str())
+        .is_some_and(|v| matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True"));
+    if on {
+        return Err(UsageError::new(
+            "COSIGN_DOCKER_MEDIA_TYPES is set: pinsign writes signatures as OCI manifests only (Zot accepts no Docker media types without its docker2s2 compat setting; cosign and Kyverno read OCI); unset it",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Where `verify` looks, from `--mode` and `--signature-repo`.
@@ -532,6 +634,50 @@ impl KeylessArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosign_compatibility_flags() {
+        use std::ffi::OsString;
+        let ok = CosignSignArgs {
+            yes: true,
+            tlog_upload: Some(false),
+        };
+        assert!(ok.check().is_ok());
+        let empty = AttachmentArgs {
+            attachment_tag_prefix: Some(String::new()),
+        };
+        assert!(empty.check().is_ok());
+        let e = CosignSignArgs {
+            tlog_upload: Some(true),
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("no transparency log"), "{e}");
+        let e = AttachmentArgs {
+            attachment_tag_prefix: Some("sbom-".into()),
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("--signature-repo"), "{e}");
+        for (value, refused) in [
+            ("1", true),
+            ("true", true),
+            ("T", true),
+            ("0", false),
+            ("false", false),
+            ("", false),
+            ("yes", false),
+        ] {
+            let got = refuse_docker_media_types(|k| {
+                (k == "COSIGN_DOCKER_MEDIA_TYPES").then(|| OsString::from(value))
+            });
+            assert_eq!(got.is_err(), refused, "{value:?}");
+        }
+        assert!(refuse_docker_media_types(|_| None).is_ok());
+    }
 
     #[test]
     fn conflicting_tls_options_are_usage_errors() {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use clap::Args;
 
-use super::args::{KeylessArgs, OutputFormat, PasswordArgs};
+use super::args::{CosignSignArgs, KeylessArgs, OutputFormat, PasswordArgs};
 use crate::bundle::{self, BlobArtifact, BlobPolicy};
 use crate::error::UsageError;
 use crate::files::write_atomic;
@@ -51,6 +51,9 @@ pub struct SignBlobArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub cosign: CosignSignArgs,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +111,7 @@ pub struct VerifyBlobArgs {
 }
 
 pub fn sign_blob(args: SignBlobArgs) -> anyhow::Result<()> {
+    args.cosign.check()?;
     let key = SigningKey::load(&args.key, &args.password.source())?;
     let file = read_file(&args.file)?;
     let signature = key.sign_digest(&file.digest);
@@ -150,6 +154,15 @@ struct Report {
     keyless: Option<keyless::KeylessVerified>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+}
+
+/// The report with `status` (`verified`, `not-verified`: the words of `verify`), the field
+/// every command's JSON has.
+#[derive(serde::Serialize)]
+struct WithStatus<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    status: &'static str,
 }
 
 pub fn verify_blob(args: VerifyBlobArgs) -> anyhow::Result<()> {
@@ -302,7 +315,14 @@ pub fn verify_blob(args: VerifyBlobArgs) -> anyhow::Result<()> {
         }
     }
     match args.output {
-        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Json => print_json(&WithStatus {
+            status: if report.verified {
+                "verified"
+            } else {
+                "not-verified"
+            },
+            report: &report,
+        })?,
         OutputFormat::Text => print_text(&report),
     }
     if report.verified {

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{GlobalArgs, OutputFormat, PasswordArgs, SignatureArgs};
+use super::args::{
+    AttachmentArgs, CosignSignArgs, GlobalArgs, OutputFormat, PasswordArgs, SignatureArgs,
+};
 use crate::build::{
     self, BuildSpec, CopySource, Interrupted, Source, Stop, ToolOutput, ToolRegistryAccess,
 };
@@ -74,14 +76,30 @@ pub struct BuildPushArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: OutputFormat,
+
+    /// Print only the digest (sha256:...) as the last stdout line, for scripts.
+    #[arg(long, conflicts_with = "output")]
+    pub digest_only: bool,
+
+    #[command(flatten)]
+    pub cosign: CosignSignArgs,
+
+    #[command(flatten)]
+    pub attachment: AttachmentArgs,
 }
 
+/// `-o json`: the shape every command shares (`input`, `pinned`, `digest`, `status`).
 #[derive(serde::Serialize)]
 struct BuildResult {
+    /// `--image` as given.
+    input: String,
+    /// `--image`, normalised (kept for scripts written before `input`).
     image: String,
     pinned: PinnedImage,
     digest: String,
     media_type: String,
+    /// `pushed`, or `signed` with `--sign`.
+    status: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     signatures: Vec<crate::signing::Signed>,
 }
@@ -144,6 +162,9 @@ async fn build_push(args: BuildPushArgs, global: &GlobalArgs, stop: &Stop) -> an
         )
         .into());
     }
+    if args.sign {
+        args.cosign.check_image_signing(&args.attachment)?;
+    }
     let registry = Registry::new(global.registry.options()?)?;
     // Load the key before the build: a wrong password should not cost a build.
     let signer = match (&args.sign, &args.key) {
@@ -168,7 +189,7 @@ async fn build_push(args: BuildPushArgs, global: &GlobalArgs, stop: &Stop) -> an
     let access =
         ToolRegistryAccess::new(repo.registry(), credentials.as_ref(), registry.options())?;
 
-    let bar = spinner("starting");
+    let bar = spinner("");
     let quiet = global.quiet || args.output == OutputFormat::Json && !crate::logging::verbose();
     let out = ToolOutput::new(!quiet, bar.clone());
     let digest = build::build_and_push(&source, &target, &access, &out).await;
@@ -199,13 +220,20 @@ async fn build_push(args: BuildPushArgs, global: &GlobalArgs, stop: &Stop) -> an
             .with_context(|| format!("cannot write --digest-file {}", path.display()))?;
     }
     let signed = match &signer {
-        Some(signer) => signer.sign(&registry, &pinned).await?,
+        Some(signer) => {
+            let phase = spinner(&format!("signing {pinned}"));
+            let signed = signer.sign(&registry, &pinned).await;
+            phase.finish_and_clear();
+            signed?
+        }
         None => Vec::new(),
     };
     let result = BuildResult {
+        input: args.image.clone(),
         image: target.to_string(),
         digest: digest.to_string(),
         media_type: pinned.media_type().to_string(),
+        status: if signer.is_some() { "signed" } else { "pushed" },
         pinned,
         signatures: signed,
     };
@@ -214,10 +242,14 @@ async fn build_push(args: BuildPushArgs, global: &GlobalArgs, stop: &Stop) -> an
         OutputFormat::Text => {
             if !global.quiet {
                 for s in &result.signatures {
-                    eprintln!("{}", s.text_line());
+                    eprintln!("{}", super::sign_digest::signature_line(s));
                 }
             }
-            print_line(&result.pinned.to_string())?;
+            if args.digest_only {
+                print_line(&result.digest)?;
+            } else {
+                print_line(&result.pinned.to_string())?;
+            }
         }
     }
     Ok(())

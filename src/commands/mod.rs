@@ -6,6 +6,7 @@
 //! state facts ([`advice`]).
 
 pub mod args;
+pub mod attached;
 pub mod blob;
 pub mod build_push;
 pub mod keys;

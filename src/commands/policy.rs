@@ -13,10 +13,10 @@ use std::sync::Arc;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::args::{GlobalArgs, ImageListArgs, OutputFormat, SignMode};
-use crate::batch::run_all;
+use crate::batch::run_ordered;
 use crate::error::{one_line, UsageError};
 use crate::keys::signing::load_verification_key;
-use crate::output::{print_json, print_line, progress_bar};
+use crate::output::{print_json, print_line, Progress};
 use crate::policy::{
     self, evaluate, FailureAction, PolicyFile, PolicyInput, PolicyKind, PolicySpec, Report,
     SignatureMode,
@@ -30,6 +30,10 @@ pub enum PolicyCommand {
     /// Prints YAML for `kubectl apply -f` (one document per --kind). Several keys are
     /// alternatives (any one admits: the overlap of a key rotation). Key signatures have no
     /// transparency-log entry, so the key attestors say so (rekor.ignoreTlog, ctlog.ignoreSCT).
+    #[command(after_help = "Examples:
+  pinsign policy kyverno --key cosign.pub --image 'oci.example.org/team/*' > policy.yaml
+  pinsign policy kyverno --key old.pub --key new.pub --image 'oci.example.org/*' \\
+      --kind image-validating-policy --output-file policy.yaml")]
     Kyverno(KyvernoArgs),
     /// Predict what Kyverno decides for images under the policies in a file, and why.
     ///
@@ -37,6 +41,9 @@ pub enum PolicyCommand {
     /// unchecked) or undetermined, with the deciding rule and the reason. Exit 0 only when
     /// every image would be admitted. Images no key rule covers are judged without contacting
     /// their registry.
+    #[command(after_help = "Examples:
+  pinsign policy check policy.yaml oci.example.org/team/app:1.4
+  pinsign policy check policy.yaml --images-from deployed.txt -o json")]
     Check(CheckArgs),
 }
 
@@ -265,6 +272,31 @@ fn read_policies(path: &std::path::Path) -> anyhow::Result<PolicyFile> {
     Ok(parsed)
 }
 
+/// The fields every command's JSON has per image, added to the report's verdicts: `input`
+/// (the image as given, = `image`), `status` (= `decision`) and `digest` (of `pinned`).
+fn with_common_fields(mut doc: serde_json::Value) -> serde_json::Value {
+    let Some(images) = doc.get_mut("images").and_then(|v| v.as_array_mut()) else {
+        return doc;
+    };
+    for verdict in images.iter_mut().filter_map(|v| v.as_object_mut()) {
+        if let Some(image) = verdict.get("image").cloned() {
+            verdict.insert("input".into(), image);
+        }
+        if let Some(decision) = verdict.get("decision").cloned() {
+            verdict.insert("status".into(), decision);
+        }
+        let digest = verdict
+            .get("pinned")
+            .and_then(|p| p.as_str())
+            .and_then(|p| p.rsplit_once('@'))
+            .map(|(_, d)| d.to_string());
+        if let Some(digest) = digest {
+            verdict.insert("digest".into(), digest.into());
+        }
+    }
+    doc
+}
+
 /// `policy check`.
 pub async fn check(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let file = read_policies(&args.policy)?;
@@ -286,25 +318,31 @@ pub async fn check(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => crate::keyless::TrustedRoot::public_good()?,
     };
     let shared = Arc::new((registry, root));
-    let bar = progress_bar(images.len(), "checking");
+    let progress = Progress::new(images.len(), "checking");
     let jobs: Vec<_> = images.into_iter().zip(plans).collect();
-    let verdicts = run_all(jobs, batch.concurrency, &bar, |(image, plan)| {
-        let shared = shared.clone();
-        async move {
-            let (registry, root) = shared.as_ref();
-            let performed = match registry {
-                Some(registry) if evaluate::needs_registry(&plan) => {
-                    evaluate::perform(registry, &plan, &image, root, super::describe).await
-                }
-                _ => evaluate::Performed::default(),
-            };
-            let mut verdict = policy::decide(&plan, &performed.results);
-            verdict.pinned = performed.pinned;
-            verdict
-        }
-    })
+    let verdicts = run_ordered(
+        jobs,
+        batch.concurrency,
+        &progress,
+        |(image, plan)| {
+            let shared = shared.clone();
+            async move {
+                let (registry, root) = shared.as_ref();
+                let performed = match registry {
+                    Some(registry) if evaluate::needs_registry(&plan) => {
+                        evaluate::perform(registry, &plan, &image, root, super::describe).await
+                    }
+                    _ => evaluate::Performed::default(),
+                };
+                let mut verdict = policy::decide(&plan, &performed.results);
+                verdict.pinned = performed.pinned;
+                verdict
+            }
+        },
+        |v| v.decision != policy::Decision::Admitted,
+        |_| {},
+    )
     .await;
-    bar.finish_and_clear();
     let name = args.policy.display().to_string();
     let name = name.as_str();
     let notes: Vec<String> = file
@@ -328,7 +366,7 @@ pub async fn check(args: CheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .collect();
     let report = Report::new(verdicts, skipped, notes);
     match args.output {
-        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Json => print_json(&with_common_fields(serde_json::to_value(&report)?))?,
         OutputFormat::Text => {
             for line in report.policy_notes.iter().chain(&report.skipped_documents) {
                 eprintln!("pinsign: warning: {line}");

@@ -112,6 +112,7 @@ struct Checked {
 }
 
 pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    super::args::refuse_docker_media_types(|v| std::env::var_os(v))?;
     let checked = check(&args)?;
     let operation = if args.prune_old {
         "prune-old"

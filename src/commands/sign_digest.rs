@@ -3,18 +3,27 @@
 //! Every image is pinned through the registry first (a tag is resolved, a digest is
 //! checked to exist); only then is its `PinnedImage` signed. The key is loaded before
 //! any network request, so a wrong password costs nothing.
+//!
+//! `--upload=false` with `--output-signature`/`--output-payload` (cosign's flags) signs
+//! without writing to the registry: the image is still pinned through it, and the
+//! signature and payload go to files only.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs, SignatureArgs};
-use crate::batch::run_all;
+use super::args::{
+    AttachmentArgs, CosignSignArgs, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs,
+    SignatureArgs, SignatureFormat,
+};
+use crate::batch::run_ordered;
 use crate::error::{BatchFailed, UsageError};
-use crate::output::{print_json, print_line, progress_bar};
+use crate::files::write_atomic;
+use crate::output::{print_json, print_line, Progress};
 use crate::reference::{Digest, ImageRef};
-use crate::registry::Registry;
-use crate::signing::{Signed, Signer, Status};
+use crate::registry::{PinnedImage, Registry};
+use crate::signing::{Format, Signed, Signer, Status};
 
 #[derive(Debug, Args)]
 pub struct SignDigestArgs {
@@ -39,6 +48,66 @@ pub struct SignDigestArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub detached: DetachedArgs,
+
+    #[command(flatten)]
+    pub cosign: CosignSignArgs,
+
+    #[command(flatten)]
+    pub attachment: AttachmentArgs,
+}
+
+/// cosign's flags for signing without (or besides) storing the signature in the registry.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Signature files (as cosign sign)")]
+pub struct DetachedArgs {
+    /// Store the signature in the registry; --upload=false writes nothing there (give
+    /// --output-signature and/or --output-payload). The image is still pinned through it.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub upload: bool,
+
+    /// Write the signature (base64, as cosign) to FILE; with several signatures (several
+    /// images, --recursive) to FILE-sha256-<hex> for each signed digest.
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+
+    /// Write the signed payload (the exact simple-signing JSON) to FILE; with several, to
+    /// FILE-sha256-<hex> for each signed digest.
+    #[arg(long, value_name = "FILE")]
+    pub output_payload: Option<PathBuf>,
+}
+
+impl DetachedArgs {
+    fn any_file(&self) -> bool {
+        self.output_signature.is_some() || self.output_payload.is_some()
+    }
+
+    fn check(&self, format: SignatureFormat) -> anyhow::Result<()> {
+        if !self.upload && !self.any_file() {
+            return Err(UsageError::new(
+                "--upload=false stores nothing: add --output-signature FILE and/or --output-payload FILE",
+            )
+            .into());
+        }
+        if self.any_file() && format != SignatureFormat::Simplesigning {
+            return Err(UsageError::new(
+                "--output-signature and --output-payload write cosign's simple-signing signature and payload; they do not go with --format bundle",
+            )
+            .into());
+        }
+        Ok(())
+    }
 }
 
 /// Per input image: what was signed, or why not.
@@ -48,11 +117,77 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pinned: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     warning: Option<String>,
+    /// The signatures stored in the registry (none with `--upload=false`).
     signatures: Vec<Signed>,
+    /// The signature and payload files written (`--output-signature`, `--output-payload`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<Written>,
     status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// One signature written to files.
+#[derive(serde::Serialize)]
+struct Written {
+    pinned: PinnedImage,
+    digest: Digest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_file: Option<String>,
+    /// False with `--upload=false`: the registry has not got it.
+    uploaded: bool,
+}
+
+impl Written {
+    fn text_line(&self) -> String {
+        let files: Vec<String> = [
+            self.signature_file
+                .as_ref()
+                .map(|f| format!("signature file {f}")),
+            self.payload_file
+                .as_ref()
+                .map(|f| format!("payload file {f}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if self.uploaded {
+            format!("wrote {} for {}", files.join(", "), self.pinned)
+        } else {
+            format!(
+                "signed {} ({}; not uploaded)",
+                self.pinned,
+                files.join(", ")
+            )
+        }
+    }
+}
+
+/// The text line of one stored signature; it starts with its status word, as JSON's
+/// `status` says it: `signed` (written now) or `unchanged` (already there).
+pub(crate) fn signature_line(s: &Signed) -> String {
+    let (word, note) = match s.status {
+        Status::Unchanged => ("unchanged", ", already there"),
+        Status::Signed | Status::Failed => ("signed", ""),
+    };
+    match (s.format, &s.index) {
+        (Format::SimpleSigning, _) => {
+            format!("{word} {} (signature {}{note})", s.pinned, s.signature_ref)
+        }
+        (Format::Bundle, Some(index)) => format!(
+            "{word} {} (bundle {} listed in {index}{note})",
+            s.pinned, s.signature_ref
+        ),
+        (Format::Bundle, None) => format!(
+            "{word} {} (bundle {} via the referrers API{note})",
+            s.pinned, s.signature_ref
+        ),
+    }
 }
 
 pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -66,28 +201,41 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
     if expect.is_some() && images.len() != 1 {
         return Err(UsageError::new("--expect-digest goes with exactly one image").into());
     }
+    args.cosign.check_image_signing(&args.attachment)?;
+    args.detached.check(args.signature.format)?;
     let signer = Signer::load(args.signature.options(&args.key, &args.password)?)?;
     let registry = Registry::new(global.registry.options()?)?;
-    for image in &images {
-        signer.announce(&registry, image.repository());
-    }
-    let shared = Arc::new((registry, signer));
-    let bar = progress_bar(images.len(), "signing");
-    let total = images.len();
-    let reports = run_all(images, batch.concurrency, &bar, |image| {
-        let shared = shared.clone();
-        let expect = expect.clone();
-        let output = args.output;
-        let bar = bar.clone();
-        async move {
-            let (registry, signer) = &*shared;
-            let report = sign_image(registry, signer, &image, expect.as_ref()).await;
-            print_report(&report, output, &bar);
-            report
+    if args.detached.upload {
+        for image in &images {
+            signer.announce(&registry, image.repository());
         }
-    })
+    }
+    let files = Files {
+        signature: args.detached.output_signature.clone(),
+        payload: args.detached.output_payload.clone(),
+        upload: args.detached.upload,
+        per_digest: images.len() > 1 || args.signature.recursive,
+    };
+    let shared = Arc::new((registry, signer, files));
+    let progress = Progress::new(images.len(), "signing");
+    let total = images.len();
+    let output = args.output;
+    let reports = run_ordered(
+        images,
+        batch.concurrency,
+        &progress,
+        |image| {
+            let shared = shared.clone();
+            let expect = expect.clone();
+            async move {
+                let (registry, signer, files) = &*shared;
+                sign_image(registry, signer, files, &image, expect.as_ref()).await
+            }
+        },
+        |r| r.error.is_some(),
+        |r| print_report(r, output),
+    )
     .await;
-    bar.finish_and_clear();
     tracing::info!("{} registry requests", shared.0.request_count());
     let failed = reports.iter().filter(|r| r.error.is_some()).count();
     if args.output == OutputFormat::Json {
@@ -102,49 +250,108 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
     Ok(())
 }
 
-/// Text output as each image finishes (above the progress bar); errors on stderr.
-fn print_report(report: &Report, output: OutputFormat, bar: &indicatif::ProgressBar) {
-    bar.suspend(|| {
-        if let Some(w) = &report.warning {
-            eprintln!("pinsign: warning: {w}");
+/// Where `--output-signature` and `--output-payload` go.
+struct Files {
+    signature: Option<PathBuf>,
+    payload: Option<PathBuf>,
+    upload: bool,
+    /// Several signatures may be written: each file name gets `-sha256-<hex>` (cosign does
+    /// this for --recursive; for several images, too, so none overwrites another).
+    per_digest: bool,
+}
+
+impl Files {
+    fn any(&self) -> bool {
+        self.signature.is_some() || self.payload.is_some()
+    }
+
+    fn path(&self, base: &Path, digest: &Digest) -> PathBuf {
+        if self.per_digest {
+            let mut name = base.as_os_str().to_owned();
+            name.push(format!("-sha256-{}", digest.hex()));
+            PathBuf::from(name)
+        } else {
+            base.to_path_buf()
         }
-        if let Some(e) = &report.error {
-            eprintln!("pinsign: error: {e}");
+    }
+
+    /// Write one signature's files (atomically: a reader never sees half a signature).
+    fn write(&self, layer: &crate::signature::SignatureLayer) -> anyhow::Result<Written> {
+        let digest = layer.image().digest();
+        let mut written = Written {
+            pinned: layer.image().clone(),
+            digest: digest.clone(),
+            signature_file: None,
+            payload_file: None,
+            uploaded: self.upload,
+        };
+        if let Some(base) = &self.signature {
+            let path = self.path(base, digest);
+            write_atomic(&path, layer.signature_b64().as_bytes(), 0o644).map_err(|e| {
+                anyhow::anyhow!("cannot write --output-signature {}: {e:#}", path.display())
+            })?;
+            written.signature_file = Some(path.display().to_string());
         }
-        if output == OutputFormat::Text {
-            if let Some(p) = &report.pinned {
-                if report.input != *p {
-                    let _ = print_line(&format!("pinned {} -> {p}", report.input));
-                }
+        if let Some(base) = &self.payload {
+            let path = self.path(base, digest);
+            write_atomic(&path, layer.payload(), 0o644).map_err(|e| {
+                anyhow::anyhow!("cannot write --output-payload {}: {e:#}", path.display())
+            })?;
+            written.payload_file = Some(path.display().to_string());
+        }
+        Ok(written)
+    }
+}
+
+/// Text output, image by image in input order; warnings and errors on stderr. Every result
+/// line starts with its status word (`pinned`, `signed`, `unchanged`).
+fn print_report(report: &Report, output: OutputFormat) {
+    if let Some(w) = &report.warning {
+        eprintln!("pinsign: warning: {w}");
+    }
+    if let Some(e) = &report.error {
+        eprintln!("pinsign: error: {e}");
+    }
+    if output == OutputFormat::Text {
+        if let Some(p) = &report.pinned {
+            if report.input != *p {
+                let _ = print_line(&format!("pinned {} -> {p}", report.input));
             }
-            for s in &report.signatures {
-                let _ = print_line(&s.text_line());
-            }
         }
-    });
+        for s in &report.signatures {
+            let _ = print_line(&signature_line(s));
+        }
+        for f in &report.files {
+            let _ = print_line(&f.text_line());
+        }
+    }
 }
 
 async fn sign_image(
     registry: &Registry,
     signer: &Signer,
+    files: &Files,
     image: &ImageRef,
     expect: Option<&Digest>,
 ) -> Report {
     let mut report = Report {
         input: image.original().to_string(),
         pinned: None,
+        digest: None,
         warning: None,
         signatures: Vec::new(),
+        files: Vec::new(),
         status: Status::Failed,
         error: None,
     };
-    let work = sign_image_inner(registry, signer, image, expect, &mut report);
+    let work = sign_image_inner(registry, signer, files, image, expect, &mut report);
     match registry.within_deadline(image.original(), work).await {
         Ok(())
-            if report
-                .signatures
-                .iter()
-                .all(|s| s.status == Status::Unchanged) =>
+            if files.upload
+                && report
+                    .signatures
+                    .iter()
+                    .all(|s| s.status == Status::Unchanged) =>
         {
             report.status = Status::Unchanged
         }
@@ -163,6 +370,7 @@ async fn sign_image(
 async fn sign_image_inner(
     registry: &Registry,
     signer: &Signer,
+    files: &Files,
     image: &ImageRef,
     expect: Option<&Digest>,
     report: &mut Report,
@@ -170,6 +378,7 @@ async fn sign_image_inner(
     // Pin first, always.
     let pinned = registry.resolve(image).await?;
     report.pinned = Some(pinned.to_string());
+    report.digest = Some(pinned.digest().to_string());
     if let (Some(tag), Some(_)) = (image.tag(), image.digest()) {
         // repo:tag@digest: the digest wins; say so if the tag has moved on.
         if let Some(now) = registry
@@ -194,7 +403,15 @@ async fn sign_image_inner(
             pinned.digest()
         );
     }
-    report.signatures = signer.sign(registry, &pinned).await?;
+    // Files first, as cosign writes them before uploading.
+    if files.any() {
+        for layer in signer.sign_detached(registry, &pinned).await? {
+            report.files.push(files.write(&layer)?);
+        }
+    }
+    if files.upload {
+        report.signatures = signer.sign(registry, &pinned).await?;
+    }
     Ok(())
 }
 

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::args::{
-    self, GlobalArgs, ImageListArgs, KeylessArgs, OutputFormat, PasswordArgs, VerifyMode,
+    self, AttachmentArgs, GlobalArgs, ImageListArgs, KeylessArgs, OutputFormat, PasswordArgs,
+    VerifyMode,
 };
-use crate::batch::run_all;
+use crate::batch::run_ordered;
 use crate::error::{BatchFailed, UsageError};
 use crate::keyless::KeylessTrust;
 use crate::keys::{load_public_key, PublicKey};
-use crate::output::{print_json, print_line, progress_bar};
+use crate::output::{print_json, print_line, Progress};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::signature;
@@ -51,8 +52,13 @@ pub struct VerifyArgs {
     pub offline: bool,
 
     /// Require KEY=VALUE in the payload's "optional" map (a bundle: in its statement
-    /// subject's annotations) (repeatable).
-    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    /// subject's annotations) (repeatable; --annotations as in cosign).
+    #[arg(
+        short = 'a',
+        long = "annotation",
+        visible_alias = "annotations",
+        value_name = "KEY=VALUE"
+    )]
     pub annotations: Vec<String>,
 
     /// The in-toto predicate type a bundle's statement must have.
@@ -74,6 +80,66 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub cosign: CosignVerifyArgs,
+}
+
+/// cosign's verify flags that pinsign takes with the same meaning.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "cosign compatibility")]
+pub struct CosignVerifyArgs {
+    /// Accepted as in cosign v2 (=true): pinsign never looks up a transparency log for key
+    /// signatures; =false (require one) is refused.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_ignore_tlog: Option<bool>,
+
+    #[command(flatten)]
+    pub attachment: AttachmentArgs,
+}
+
+impl CosignVerifyArgs {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.insecure_ignore_tlog == Some(false) {
+            return Err(UsageError::new(
+                "--insecure-ignore-tlog=false asks for a transparency log entry: pinsign verifies key signatures by the key alone (they carry no Rekor entry); drop the flag",
+            )
+            .into());
+        }
+        self.attachment.check()
+    }
+}
+
+/// What `status` says of an image, in JSON and as the first word of its text line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    /// At least one signature passed.
+    Verified,
+    /// Signatures were found, none passed.
+    NotVerified,
+    /// No signature was found where pinsign looked.
+    Unsigned,
+    /// The image could not be checked (see `error`).
+    Failed,
+}
+
+impl Status {
+    /// The status of an image whose signatures were judged.
+    fn of(verified: bool) -> Self {
+        if verified {
+            Status::Verified
+        } else {
+            Status::NotVerified
+        }
+    }
 }
 
 /// Per input image.
@@ -84,6 +150,7 @@ struct Report {
     pinned: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
+    status: Status,
     verified: bool,
     signatures: Vec<Checked>,
     /// What the referrers lists held that is not a signature of this image.
@@ -119,6 +186,7 @@ impl Policy {
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let batch = args.images.options();
     let images = batch.collect()?;
+    args.cosign.check()?;
     let required = signature::parse_annotations(&args.annotations)?;
     let lookup = args::lookup(args.mode, args.signature_repo.as_deref())?;
     let keyless = args.keyless.keyless(args.key.len())?;
@@ -179,22 +247,25 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let registry = Registry::new(global.registry.options()?)?;
     let shared = Arc::new((registry, policy));
-    let bar = progress_bar(images.len(), "verifying");
+    let progress = Progress::new(images.len(), "verifying");
     let total = images.len();
     let quiet = global.quiet;
-    let reports = run_all(images, batch.concurrency, &bar, |image| {
-        let shared = shared.clone();
-        let output = args.output;
-        let bar = bar.clone();
-        async move {
-            let (registry, policy) = &*shared;
-            let report = verify_image(registry, policy, &image).await;
-            bar.suspend(|| print_text(&report, &policy.keys, output, quiet));
-            report
-        }
-    })
+    let output = args.output;
+    let reports = run_ordered(
+        images,
+        batch.concurrency,
+        &progress,
+        |image| {
+            let shared = shared.clone();
+            async move {
+                let (registry, policy) = &*shared;
+                verify_image(registry, policy, &image).await
+            }
+        },
+        |r| !r.verified,
+        |r| print_text(r, &shared.1.keys, output, quiet),
+    )
     .await;
-    bar.finish_and_clear();
     tracing::info!("{} registry requests", shared.0.request_count());
     if args.output == OutputFormat::Json {
         print_json(&reports)?;
@@ -306,6 +377,7 @@ async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) ->
         input: image.original().to_string(),
         pinned: None,
         digest: None,
+        status: Status::Failed,
         verified: false,
         signatures: Vec::new(),
         skipped: Vec::new(),
@@ -314,6 +386,9 @@ async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) ->
     let work = verify_inner(registry, policy, image, &mut report);
     if let Err(e) = registry.within_deadline(image.original(), work).await {
         report.verified = false;
+        if report.status != Status::Unsigned {
+            report.status = Status::Failed;
+        }
         report.error = Some(format!(
             "cannot verify {}: {}",
             image.original(),
@@ -331,6 +406,7 @@ fn offline(policy: &Policy, image: &ImageRef) -> Report {
         pinned: None,
         digest: None,
         verified: false,
+        status: Status::Failed,
         signatures: Vec::new(),
         skipped: Vec::new(),
         error: None,
@@ -343,6 +419,7 @@ fn offline(policy: &Policy, image: &ImageRef) -> Report {
     if let Some((path, bundle)) = &policy.bundle_file {
         let checked = verification::judge_bundle_file(digest, path, bundle, &policy.options());
         report.verified = checked.check.verified;
+        report.status = Status::of(report.verified);
         report.signatures = vec![checked];
     }
     report
@@ -361,18 +438,21 @@ async fn verify_inner(
         let checked =
             verification::judge_bundle_file(pinned.digest(), path, bundle, &policy.options());
         report.verified = checked.check.verified;
+        report.status = Status::of(report.verified);
         report.signatures = vec![checked];
         return Ok(());
     }
     let verification = verification::verify_with(registry, &pinned, &policy.options()).await?;
     report.skipped = verification.skipped.clone();
     if verification.signatures.is_empty() {
+        report.status = Status::Unsigned;
         anyhow::bail!(
             "no signatures found for {pinned} (looked in {})",
             verification.places.join(" and ")
         );
     }
     report.verified = verification.verified();
+    report.status = Status::of(report.verified);
     report.signatures = verification.signatures;
     Ok(())
 }

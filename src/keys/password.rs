@@ -1,9 +1,12 @@
 //! Private key passwords, from the first source that has one:
 //!
-//! 1. `PINSIGN_PASSWORD` (when set and not empty: CI systems set a variable to the
+//! 1. `--password-file FILE` (its first line, without the line ending): a flag given on
+//!    this command line is the most explicit choice, so it wins over whatever the
+//!    environment holds (a `COSIGN_PASSWORD` left in a CI job's environment for another
+//!    key must not shadow it);
+//! 2. `PINSIGN_PASSWORD` (when set and not empty: CI systems set a variable to the
 //!    empty string when its secret is missing, so an empty one is skipped);
-//! 2. `COSIGN_PASSWORD` (when set; set-but-empty is the empty password, as in cosign);
-//! 3. `--password-file FILE` (its first line, without the line ending);
+//! 3. `COSIGN_PASSWORD` (when set; set-but-empty is the empty password, as in cosign);
 //! 4. a prompt, when stdin is a terminal (twice when writing a new key, as cosign does).
 //!
 //! Without any of them and without a terminal, an error says what to set: never a hang.
@@ -125,14 +128,6 @@ pub(crate) fn resolve(
 ) -> anyhow::Result<Password> {
     use std::os::unix::ffi::OsStringExt as _;
 
-    if let Some(value) = env(PINSIGN_PASSWORD).filter(|v| !v.is_empty()) {
-        tracing::debug!("password for {key_name} from {PINSIGN_PASSWORD}");
-        return Ok(Password::new(value.into_vec(), PINSIGN_PASSWORD));
-    }
-    if let Some(value) = env(COSIGN_PASSWORD) {
-        tracing::debug!("password for {key_name} from {COSIGN_PASSWORD}");
-        return Ok(Password::new(value.into_vec(), COSIGN_PASSWORD));
-    }
     if let Some(path) = &args.file {
         let content = read_first_line(path).with_context(|| {
             format!(
@@ -152,6 +147,14 @@ pub(crate) fn resolve(
             line.to_vec(),
             format!("--password-file {}", path.display()),
         ));
+    }
+    if let Some(value) = env(PINSIGN_PASSWORD).filter(|v| !v.is_empty()) {
+        tracing::debug!("password for {key_name} from {PINSIGN_PASSWORD}");
+        return Ok(Password::new(value.into_vec(), PINSIGN_PASSWORD));
+    }
+    if let Some(value) = env(COSIGN_PASSWORD) {
+        tracing::debug!("password for {key_name} from {COSIGN_PASSWORD}");
+        return Ok(Password::new(value.into_vec(), COSIGN_PASSWORD));
     }
     if !tty.is_terminal() {
         anyhow::bail!(
@@ -284,9 +287,14 @@ mod tests {
         let p = get(&[], &args).unwrap();
         assert_eq!(p.as_bytes(), b"s3cret");
         assert!(p.origin().contains("--password-file"));
-        // The environment still wins over the file.
-        let p = get(&[("COSIGN_PASSWORD", "env")], &args).unwrap();
-        assert_eq!(p.as_bytes(), b"env");
+        // A --password-file given explicitly wins over the environment variables.
+        let p = get(
+            &[("COSIGN_PASSWORD", "env"), ("PINSIGN_PASSWORD", "env2")],
+            &args,
+        )
+        .unwrap();
+        assert_eq!(p.as_bytes(), b"s3cret");
+        assert!(p.origin().contains("--password-file"));
         std::fs::write(&file, "").unwrap();
         assert_eq!(get(&[], &args).unwrap().as_bytes(), b"");
         let missing = PasswordSource {

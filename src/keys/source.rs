@@ -1,5 +1,10 @@
 //! Where a key comes from: a file path, or `env://VAR` (the PEM text in an environment
 //! variable, which is how CI secrets usually arrive).
+//!
+//! cosign also takes KMS references (`awskms://`, `gcpkms://`, `azurekms://`,
+//! `hashivault://`, `k8s://`, `pkcs11:`). pinsign signs only with keys it holds, so those
+//! are refused here, by name, for every command that takes a key: a script moved from
+//! cosign gets "KMS keys are not supported", not a puzzling "cannot read key file".
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,8 +26,14 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    /// Parse a key argument: `env://VAR` or a path.
+    /// Parse a key argument: `env://VAR` or a path. A KMS reference is a usage error.
     pub fn parse(arg: &str) -> anyhow::Result<KeySource> {
+        if let Some(scheme) = kms_scheme(arg) {
+            return Err(crate::error::UsageError::new(format!(
+                "{arg:?} names a key in {scheme}: KMS keys are not supported; use a key file or env://VAR (the PEM key in an environment variable)"
+            ))
+            .into());
+        }
         if let Some(var) = arg.strip_prefix("env://") {
             if var.is_empty() || var.contains('=') || var.contains('\0') {
                 return Err(crate::error::UsageError::new(format!(
@@ -86,6 +97,29 @@ impl KeySource {
     }
 }
 
+/// The KMS and hardware-token reference schemes cosign accepts for `--key` (its
+/// `pkg/signature/kms` providers, `k8s://` secrets and PKCS#11 URIs). Matched
+/// case-insensitively, as URI schemes are.
+const KMS_SCHEMES: &[(&str, &str)] = &[
+    ("awskms://", "AWS KMS"),
+    ("gcpkms://", "Google Cloud KMS"),
+    ("azurekms://", "Azure Key Vault"),
+    ("hashivault://", "HashiCorp Vault"),
+    ("k8s://", "a Kubernetes secret"),
+    ("pkcs11:", "a PKCS#11 token"),
+];
+
+/// The provider name when `arg` is a KMS reference.
+fn kms_scheme(arg: &str) -> Option<&'static str> {
+    KMS_SCHEMES
+        .iter()
+        .find(|(prefix, _)| {
+            arg.get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        })
+        .map(|(_, name)| *name)
+}
+
 impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -111,6 +145,33 @@ mod tests {
         let e = KeySource::parse("env://").unwrap_err();
         assert_eq!(crate::error::exit_code(&e), 2);
         assert!(KeySource::parse("").is_err());
+    }
+
+    #[test]
+    fn kms_references_are_refused_by_name() {
+        for arg in [
+            "awskms:///arn:aws:kms:us-east-1:111122223333:key/abcd",
+            "gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k",
+            "azurekms://vault.vault.azure.net/key",
+            "hashivault://transit-key",
+            "k8s://ns/secret",
+            "pkcs11:token=yubi;object=key?module-path=/usr/lib/p11.so",
+            "AWSKMS://alias/x",
+        ] {
+            let e = KeySource::parse(arg).unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2, "{arg}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("KMS keys are not supported; use a key file or env://"),
+                "{msg}"
+            );
+            assert!(!msg.contains("cannot read key file"), "{msg}");
+        }
+        // A file that merely starts with a similar name is a file.
+        assert_eq!(
+            KeySource::parse("pkcs11-key.pem").unwrap(),
+            KeySource::File("pkcs11-key.pem".into())
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod pki;
 pub mod pods;
 pub mod process;
 pub mod proxy;
+pub mod pty;
 pub mod registry;
 pub mod sigstore_instance;
 pub mod sigstore_js;
@@ -85,6 +86,9 @@ pub const HOST_VARS: &[&str] = &[
     "PINSIGN_REGISTRY_PASSWORD",
     "PINSIGN_REGISTRY_TOKEN",
     "COSIGN_REPOSITORY",
+    "COSIGN_DOCKER_MEDIA_TYPES",
+    "NO_COLOR",
+    "PINSIGN_PROGRESS_INTERVAL_MS",
 ];
 
 /// Whether `PINSIGN_KEEP_REGISTRY` asks to keep started components.
@@ -100,6 +104,7 @@ pub fn require_tool(tool: &str) -> PathBuf {
         "openssl" => "openssl",
         "buildah" => "buildah",
         "skopeo" => "skopeo",
+        "script" => "util-linux",
         other => other,
     };
     find_on_path(tool).unwrap_or_else(|| panic!("{tool} not found: apt-get install -y {package}"))
