@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{self, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs, VerifyMode};
+use super::args::{
+    self, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs, ShardArgs, VerifyMode,
+};
 use crate::batch::run_all;
 use crate::error::BatchFailed;
 use crate::keys::{load_public_key, PublicKey};
@@ -19,7 +21,7 @@ use crate::output::{print_json, print_line, progress_bar};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::signature;
-use crate::verification::{self, Checked, Lookup, Skipped, VerifyOptions};
+use crate::verification::{self, Checked, Lookup, MissingFromTag, Skipped, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -52,6 +54,9 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
+    #[command(flatten)]
+    pub shard: ShardArgs,
+
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -70,6 +75,9 @@ struct Report {
     /// What the referrers lists held that is not a signature of this image.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<Skipped>,
+    /// Signatures stored as referrers that the `.sig` tag lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_from_tag: Option<MissingFromTag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -104,6 +112,10 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .map(|k| load_public_key(k, &args.password.source()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let registry = Registry::new(global.registry.options()?)?;
+    for image in &images {
+        registry.will_pull(image.repository());
+    }
+    let shard = args.shard.shard;
     let policy = Policy {
         keys,
         required,
@@ -112,7 +124,6 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let shared = Arc::new((registry, policy));
     let bar = progress_bar(images.len(), "verifying");
-    let total = images.len();
     let quiet = global.quiet;
     let reports = run_all(images, batch.concurrency, &bar, |image| {
         let shared = shared.clone();
@@ -120,19 +131,27 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         let bar = bar.clone();
         async move {
             let (registry, policy) = &*shared;
-            let report = verify_image(registry, policy, &image).await;
+            let report = verify_image(registry, policy, &image, shard).await?;
             bar.suspend(|| print_text(&report, &policy.keys, output, quiet));
-            report
+            Some(report)
         }
     })
     .await;
     bar.finish_and_clear();
     tracing::info!("{} registry requests", shared.0.request_count());
+    let others = reports.iter().filter(|r| r.is_none()).count();
+    let reports: Vec<Report> = reports.into_iter().flatten().collect();
+    let total = reports.len();
     if args.output == OutputFormat::Json {
         print_json(&reports)?;
     }
     let failed = reports.iter().filter(|r| !r.verified).count();
-    if total > 1 {
+    if let Some(shard) = shard {
+        eprintln!(
+            "verified {} of {total} images (shard {shard}; {others} more in the other shards)",
+            total - failed
+        );
+    } else if total > 1 {
         eprintln!("verified {} of {total} images", total - failed);
     }
     if failed > 0 {
@@ -213,6 +232,13 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: 
             },
         );
     }
+    if let Some(m) = &report.missing_from_tag {
+        eprintln!(
+            "pinsign: warning: {} signature(s) of {pinned} are referrers missing from {}, the tag Kyverno's default verifier reads; pinsign sign-digest --repair {pinned} puts them there",
+            m.locations.len(),
+            m.tag
+        );
+    }
     if !report.verified || crate::logging::verbose() {
         print_skipped(report);
     }
@@ -228,7 +254,18 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
 }
 
-async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) -> Report {
+/// One image's report, or `None` when `--shard` gives it to another job.
+async fn verify_image(
+    registry: &Registry,
+    policy: &Policy,
+    image: &ImageRef,
+    shard: Option<crate::batch::Shard>,
+) -> Option<Report> {
+    if let (Some(shard), Some(digest)) = (shard, image.digest()) {
+        if !shard.takes(digest) {
+            return None;
+        }
+    }
     let mut report = Report {
         input: image.original().to_string(),
         pinned: None,
@@ -236,31 +273,48 @@ async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) ->
         verified: false,
         signatures: Vec::new(),
         skipped: Vec::new(),
+        missing_from_tag: None,
         error: None,
     };
-    let work = verify_inner(registry, policy, image, &mut report);
-    if let Err(e) = registry.within_deadline(image.original(), work).await {
-        report.verified = false;
-        report.error = Some(format!(
-            "cannot verify {}: {}",
-            image.original(),
-            super::describe(&e)
-        ));
+    let work = verify_inner(registry, policy, image, shard, &mut report);
+    match registry.within_deadline(image.original(), work).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(_)
+            if report.pinned.is_none()
+                && shard.is_some_and(|s| !s.takes_name(image.original())) =>
+        {
+            return None
+        }
+        Err(e) => {
+            report.verified = false;
+            report.error = Some(format!(
+                "cannot verify {}: {}",
+                image.original(),
+                super::describe(&e)
+            ));
+        }
     }
-    report
+    Some(report)
 }
 
+/// Pin and verify; `false` when the pinned digest is another shard's.
 async fn verify_inner(
     registry: &Registry,
     policy: &Policy,
     image: &ImageRef,
+    shard: Option<crate::batch::Shard>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let pinned = registry.resolve(image).await?;
+    if shard.is_some_and(|s| !s.takes(pinned.digest())) {
+        return Ok(false);
+    }
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
     let verification = verification::verify_with(registry, &pinned, &policy.options()).await?;
     report.skipped = verification.skipped.clone();
+    report.missing_from_tag = verification.missing_from_tag.clone();
     if verification.signatures.is_empty() {
         anyhow::bail!(
             "no signatures found for {pinned} (looked in {})",
@@ -269,5 +323,5 @@ async fn verify_inner(
     }
     report.verified = verification.verified();
     report.signatures = verification.signatures;
-    Ok(())
+    Ok(true)
 }
