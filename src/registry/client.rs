@@ -354,10 +354,7 @@ impl Registry {
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = std::time::Instant::now();
             let resp = match req.send().await {
-                Ok(r) => {
-                    self.round_trips.record(sent.elapsed());
-                    r
-                }
+                Ok(r) => r,
                 Err(e) => {
                     if probing && answered_plain_http(&e) {
                         // Not a request the registry saw: the TLS handshake got plain HTTP.
@@ -396,8 +393,14 @@ impl Registry {
             if probing {
                 self.opts.schemes.set(host, Scheme::Https);
             }
+            let took = sent.elapsed();
+            self.round_trips.record(took);
             let status = resp.status();
-            tracing::debug!("{method} {shown} -> {}", status.as_u16());
+            tracing::debug!(
+                "{method} {shown} -> {} ({} ms)",
+                status.as_u16(),
+                took.as_millis()
+            );
             let requested = reqwest::Url::parse(&url).ok();
             let redirected = requested
                 .as_ref()
