@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 use support::{CountingProxy, Registry, RegistryKind};
 
+#[path = "sign/targets.rs"]
+mod targets;
+
 /// Password of the benchmark key, given to pinsign as `COSIGN_PASSWORD`.
 const PASSWORD: &str = "bench-password";
 /// Images per batch (`PINSIGN_BENCH_IMAGES` overrides, e.g. 5 for a quick look).
@@ -45,6 +48,32 @@ fn main() {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_pinsign"));
     eprintln!("pinsign binary: {}", binary.display());
     let keys = KeyPair::generate();
+    // PINSIGN_BENCH_ONLY=targets: only the targets table; =tables: only the tables below it.
+    let only = std::env::var("PINSIGN_BENCH_ONLY").unwrap_or_default();
+    if only != "tables" {
+        let big = std::env::var("PINSIGN_BENCH_BIG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(1000);
+        let mut bins = Vec::new();
+        if let Some(path) = std::env::var_os("PINSIGN_BENCH_BASELINE") {
+            bins.push(targets::Bin {
+                label: std::env::var("PINSIGN_BENCH_BASELINE_LABEL")
+                    .unwrap_or_else(|_| "baseline".into()),
+                path: PathBuf::from(path),
+            });
+        }
+        bins.push(targets::Bin {
+            label: "this build".into(),
+            path: binary.clone(),
+        });
+        let table = targets::measure(&bins, &keys, big);
+        println!("\n{table}");
+        if only == "targets" {
+            return;
+        }
+    }
     let fixed = fixed_costs(&keys);
 
     let mut results = Vec::new();

@@ -1,12 +1,16 @@
 //! Batch plumbing shared by the commands that work on many images: where the image list
 //! comes from, running one async job per image with bounded concurrency (results reported
-//! in input order while the progress shows live, [`run_ordered`]), and [`Shard`], a stable
-//! share of the work for one of N parallel jobs.
+//! in input order while the progress shows live, [`run_ordered`]; a job waiting out a settle
+//! window lends its slot to the next image, [`idle`]), and [`Shard`], a stable share of the
+//! work for one of N parallel jobs.
 
 use std::io::{BufRead, Read as _};
 use std::path::PathBuf;
 
+use std::sync::{Arc, Mutex};
+
 use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::UsageError;
 use crate::reference::{Digest, ImageRef};
@@ -225,11 +229,63 @@ where
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Run `job` on every item, at most `concurrency` at once, and return the results in input
-/// order. `report` sees each result in input order too, as soon as every earlier item has
-/// finished: text output keeps the order of the list (a log reads like the list) while
-/// `progress` shows every finished item at once, failures (`failed`) counted, and its
-/// interval lines keep coming while a slow item holds the others back.
+/// How many more jobs than `concurrency` [`run_ordered`] keeps in flight (the extra ones
+/// are waiting out a settle window, or waiting for a slot).
+const PACED_IN_FLIGHT: usize = 8;
+
+tokio::task_local! {
+    /// The slot of the [`run_ordered`] job being polled.
+    static SLOT: Slot;
+}
+
+/// One job's hold on the batch's slots.
+#[derive(Clone)]
+struct Slot {
+    slots: Arc<Semaphore>,
+    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+}
+
+impl Slot {
+    async fn take(&self) {
+        // The semaphore is never closed; without a permit the job simply runs unpaced.
+        if let Ok(permit) = self.slots.clone().acquire_owned().await {
+            *lock(&self.held) = Some(permit);
+        }
+    }
+
+    fn give_back(&self) {
+        lock(&self.held).take();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Wait for `pause` (a sleep in which the job sends nothing, such as a settle window) without
+/// holding the job's slot when it runs under [`run_ordered`], so that another image works
+/// meanwhile; the slot is taken again before the job goes on. Elsewhere it just waits.
+pub async fn idle<F: std::future::Future>(pause: F) -> F::Output {
+    let slot = SLOT.try_with(Slot::clone).ok();
+    if let Some(s) = &slot {
+        s.give_back();
+    }
+    let out = pause.await;
+    if let Some(s) = &slot {
+        s.take().await;
+    }
+    out
+}
+
+/// Run `job` on every item, at most `concurrency` working at once, and return the results in
+/// input order. A job in an [`idle`] pause gives its slot to the next one (signing waits out
+/// a settle window per image, and that wait should not hold back the batch); at most
+/// `concurrency` × [`PACED_IN_FLIGHT`] jobs are in flight.
+///
+/// `report` sees each result in input order too, as soon as every earlier item has finished:
+/// text output keeps the order of the list (a log reads like the list) while `progress` shows
+/// every finished item at once, failures (`failed`) counted, and its interval lines keep
+/// coming while a slow item holds the others back.
 pub async fn run_ordered<T, R, F, Fut>(
     items: Vec<T>,
     concurrency: usize,
@@ -242,15 +298,26 @@ where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = R>,
 {
+    let concurrency = concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
     let total = items.len();
     let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
     let mut next = 0;
     let mut finished = futures::stream::iter(items.into_iter().enumerate())
         .map(|(i, item)| {
             let fut = job(item);
-            async move { (i, fut.await) }
+            let slot = Slot {
+                slots: slots.clone(),
+                held: Arc::new(Mutex::new(None)),
+            };
+            async move {
+                slot.take().await;
+                let r = SLOT.scope(slot.clone(), fut).await;
+                slot.give_back();
+                (i, r)
+            }
         })
-        .buffer_unordered(concurrency.max(1));
+        .buffer_unordered(concurrency.saturating_mul(PACED_IN_FLIGHT));
     let period = progress
         .tick_interval()
         .unwrap_or(std::time::Duration::from_secs(3600));
@@ -326,6 +393,55 @@ mod tests {
         })
         .await;
         assert_eq!(out, vec![30, 10, 20]);
+    }
+
+    #[tokio::test]
+    async fn paced_jobs_work_at_most_n_at_once_and_lend_their_slot_while_idle() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+        let progress = crate::output::Progress::new(1, "test");
+        let busy = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let pausing = Arc::new(AtomicUsize::new(0));
+        let most_pausing = Arc::new(AtomicUsize::new(0));
+        let out = run_ordered(
+            (0..16u64).collect(),
+            2,
+            &progress,
+            |i| {
+                let (busy, most) = (busy.clone(), most.clone());
+                let (pausing, most_pausing) = (pausing.clone(), most_pausing.clone());
+                async move {
+                    let work = |busy: &AtomicUsize, most: &AtomicUsize| {
+                        let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                    };
+                    work(&busy, &most);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    // A long pause that holds no slot.
+                    idle(async {
+                        let now = pausing.fetch_add(1, Ordering::SeqCst) + 1;
+                        most_pausing.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        pausing.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await;
+                    work(&busy, &most);
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    i
+                }
+            },
+            |_| false,
+            |_| {},
+        )
+        .await;
+        assert_eq!(out, (0..16).collect::<Vec<_>>());
+        assert!(most.load(Ordering::SeqCst) <= 2, "{most:?}");
+        // Pausing jobs hold no slot: more of them pause at once than there are slots.
+        assert!(most_pausing.load(Ordering::SeqCst) > 2, "{most_pausing:?}");
+        // Outside a paced batch, idle just waits.
+        assert_eq!(idle(async { 7 }).await, 7);
     }
 
     #[test]

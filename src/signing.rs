@@ -31,6 +31,11 @@ pub enum Placement {
     /// An OCI 1.1 referrers artifact beside the image (it has no repository of its own: a
     /// referrer must live where its subject is).
     Referrers,
+    /// Both (`--mode both`): the referrers artifact, then the `.sig` tag in the image's
+    /// repository, merging in every signature referrer of the image while it settles, so the
+    /// last signer to finish restores what a late write dropped from the tag. Needs the
+    /// referrers API.
+    Both,
     /// A Sigstore bundle (cosign v3's format): a referrer manifest in the image's repository
     /// or in `repository` (cosign v3.0.5 and later write to `COSIGN_REPOSITORY`, v3.1.0 and
     /// later read from it), listed through the referrers API or the referrers tag index as
@@ -56,6 +61,11 @@ impl Placement {
                 format!("{}:{}", repo(repository), image.signature_tag())
             }
             Placement::Referrers => format!("{image} (referrers)"),
+            Placement::Both => format!(
+                "{}:{} and {image} (referrers)",
+                image.repository(),
+                image.signature_tag()
+            ),
             Placement::Bundle {
                 via: ReferrersVia::Tag,
                 repository,
@@ -91,7 +101,7 @@ impl Placement {
     /// The format written here.
     pub fn format(&self) -> Format {
         match self {
-            Placement::Tag { .. } | Placement::Referrers => Format::SimpleSigning,
+            Placement::Tag { .. } | Placement::Referrers | Placement::Both => Format::SimpleSigning,
             Placement::Bundle { .. } => Format::Bundle,
         }
     }
@@ -148,6 +158,10 @@ pub struct Signed {
     /// The referrers tag index listing it (`REG/REPO:sha256-<hex>`), with `referrers-tag`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
+    /// What the user should know about this write (dropped layers whose blobs are gone, a
+    /// write that landed late).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Signed {
@@ -166,6 +180,7 @@ impl Signed {
             format: stored.format,
             via: stored.via,
             index: stored.index,
+            warnings: stored.warnings,
         }
     }
 
@@ -244,7 +259,13 @@ impl Signer {
         }
         let mut signed = Vec::with_capacity(targets.len());
         for target in &targets {
-            signed.push(self.sign_at(registry, target, &self.placement).await?);
+            if self.placement == Placement::Both {
+                let layer = SignatureLayer::sign(target, &self.annotations, &self.key);
+                let stored = storage::store_both(registry, &layer).await?;
+                signed.extend(stored.map(|s| Signed::new(target, s)));
+            } else {
+                signed.push(self.sign_at(registry, target, &self.placement).await?);
+            }
         }
         Ok(signed)
     }
@@ -298,6 +319,12 @@ impl Signer {
             Placement::Referrers => {
                 let layer = SignatureLayer::sign(image, annotations, &self.key);
                 storage::store_as_referrer(registry, &layer).await?
+            }
+            // Both are written; the result named is the tag's.
+            Placement::Both => {
+                let layer = SignatureLayer::sign(image, annotations, &self.key);
+                let [_, tag] = storage::store_both(registry, &layer).await?;
+                tag
             }
             Placement::Bundle { via, repository } => {
                 let built = bundle::image_bundle(image.digest(), annotations, &self.key);

@@ -21,14 +21,14 @@ at least one signature passes. Finding nothing is a result ("unsigned"), not a r
 what a referrers list holds besides signatures is reported as [`Skipped`].
 */
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::bundle::{self, BundleCheck, ImagePolicy, COSIGN_SIGN_PREDICATE_TYPE};
 use crate::keyless::{self, KeylessTrust, KeylessVerified};
 use crate::keys::PublicKey;
 use crate::reference::Repository;
 use crate::registry::{PinnedImage, Registry};
-use crate::signature::{self, SignatureCheck};
+use crate::signature::{self, LayerKey, SignatureCheck};
 use crate::signing::Placement;
 use crate::storage::{self, Found, FoundItem};
 pub use crate::storage::{Format, ReferrersVia, Skipped, Via};
@@ -102,6 +102,22 @@ pub struct Verification {
     pub places: Vec<String>,
     /// What the referrers lists held that is not a signature of this image, and why.
     pub skipped: Vec<Skipped>,
+    /// Simple-signing signatures found as referrers that the existing `.sig` tag lacks.
+    pub missing_from_tag: Option<MissingFromTag>,
+}
+
+/// Simple-signing signatures stored as referrers (`--mode both`, `--mode referrers`) that the
+/// image's `.sig` tag, which exists, does not hold: Kyverno's default verifier reads only the
+/// tag, so it does not see them. `sign-digest --repair` merges them in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MissingFromTag {
+    /// The `.sig` tag: `REG/REPO:sha256-<hex>.sig`.
+    pub tag: String,
+    /// Their positions in [`Verification::signatures`].
+    #[serde(skip)]
+    pub signatures: Vec<usize>,
+    /// Their locations (the referrer manifests).
+    pub locations: Vec<String>,
 }
 
 impl Verification {
@@ -168,10 +184,15 @@ pub async fn verify_with(
     let mut found: Vec<Found> = Vec::new();
     let mut places = Vec::new();
     let mut skipped = Vec::new();
+    // The `.sig` tag and the signatures it holds, when it exists.
+    let mut in_tag: Option<(String, HashSet<LayerKey>)> = None;
     if let Some(repository) = sig_repo {
         let repo = repository.unwrap_or(image_repo);
-        places.push(format!("{repo}:{}", image.signature_tag()));
+        let place = format!("{repo}:{}", image.signature_tag());
+        places.push(place.clone());
         if let Some(layers) = storage::fetch_from_tag(registry, image, repo).await? {
+            let keys = layers.iter().filter_map(layer_key).collect();
+            in_tag = Some((place, keys));
             found.extend(layers);
         }
     }
@@ -190,6 +211,23 @@ pub async fn verify_with(
     let policy = ImagePolicy::new(opts.keys)
         .with_predicate_type(opts.predicate_type)
         .with_annotations(opts.required);
+    let missing: Vec<usize> = match &in_tag {
+        Some((_, keys)) => found
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.via != Via::SigTag)
+            .filter(|(_, f)| layer_key(f).is_some_and(|k| !keys.contains(&k)))
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    };
+    let missing_from_tag = in_tag
+        .filter(|_| !missing.is_empty())
+        .map(|(tag, _)| MissingFromTag {
+            tag,
+            locations: missing.iter().map(|&i| found[i].location.clone()).collect(),
+            signatures: missing,
+        });
     let signatures = found
         .into_iter()
         .map(|f| judge(image, f, opts, &policy))
@@ -198,6 +236,7 @@ pub async fn verify_with(
         signatures,
         places,
         skipped,
+        missing_from_tag,
     })
 }
 
@@ -380,6 +419,14 @@ fn judge_keyless_bundle(
             check.reason = Some(e.to_string());
             (check, info, None)
         }
+    }
+}
+
+/// The identity of a simple-signing signature found (payload digest and signature).
+fn layer_key(found: &Found) -> Option<LayerKey> {
+    match &found.item {
+        FoundItem::Layer { layer, .. } => Some(layer.descriptor.key()),
+        FoundItem::Bundle { .. } => None,
     }
 }
 

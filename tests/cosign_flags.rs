@@ -576,7 +576,7 @@ fn batches_print_in_input_order_and_ci_progress_lines() {
     let mut args = vec![missing.as_str(), "--concurrency", "1"];
     args.extend(images.iter().map(String::as_str));
     let out = pinsign(home.path(), &ep)
-        .env("PINSIGN_PROGRESS_INTERVAL_MS", "300")
+        .env("PINSIGN_PROGRESS_INTERVAL_MS", "40")
         .arg("sign-digest")
         .args(&args)
         .arg("--key")

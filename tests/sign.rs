@@ -1101,10 +1101,10 @@ fn request_counts_for_one_fresh_signature() {
     sig_tag_manifest(&ep, "count/app", &image.digest).unwrap();
 }
 
-/// A batch over several repositories on a token registry: one token per repository, however
-/// many images and concurrent jobs.
+/// A batch over several repositories on a token registry: one token request for all of them
+/// (several scopes), however many images and concurrent jobs.
 #[test]
-fn batch_on_token_registry_fetches_one_token_per_repository() {
+fn batch_on_token_registry_asks_for_each_repository_once_in_one_token() {
     let reg = Registry::token_http();
     let ep = reg.endpoint();
     let home = support::temp_dir();
@@ -1136,4 +1136,169 @@ fn batch_on_token_registry_fetches_one_token_per_repository() {
             "repository:tok/c:pull,push"
         ]
     );
+    assert_eq!(
+        log.len() - before,
+        1,
+        "one token for the three repositories"
+    );
+}
+
+// ------------------------------------------------------------------ --mode both
+
+/// `--mode both` on a registry with the referrers API: the artifact and the `.sig` tag, two
+/// lines; on one without the API it is refused and nothing is written.
+#[test]
+fn mode_both_writes_the_artifact_and_the_tag_and_is_refused_without_the_api() {
+    let ferro = Ferro::start();
+    let ep = ferro.endpoint();
+    let home = support::temp_dir();
+    let keys = keys();
+    let image = ep.push_synthetic("both/app", Some("v1"), 150);
+    let payload = expected_payload(&reference(&ep, "both/app"), &image.digest, &[]);
+    let out = sign(
+        home.path(),
+        &ep,
+        &keys[0],
+        &[&image.pinned, "--mode", "both", "-o", "json"],
+    )
+    .ok();
+    let sigs = out.json()[0]["signatures"].clone();
+    assert_eq!(sigs[0]["via"], "referrers-api", "{sigs}");
+    assert_eq!(sigs[1]["via"], "sig-tag", "{sigs}");
+    assert_eq!(sigs[1]["layers"], 1);
+    let subject = json!({
+        "mediaType": support::client::OCI_MANIFEST,
+        "digest": image.digest,
+        "size": image.manifest.len(),
+    });
+    referrer_manifests(&ep, "both/app", &subject)[0]
+        .assert_exactly_signed_by(&payload, &[&keys[0].public_pem]);
+    sig_tag_manifest(&ep, "both/app", &image.digest)
+        .unwrap()
+        .assert_exactly_signed_by(&payload, &[&keys[0].public_pem]);
+    // A second key: both places hold both; again: already there in both.
+    let out = sign(
+        home.path(),
+        &ep,
+        &keys[1],
+        &[&image.pinned, "--mode", "both"],
+    )
+    .ok();
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    let out = sign(
+        home.path(),
+        &ep,
+        &keys[1],
+        &[&image.pinned, "--mode", "both"],
+    )
+    .ok();
+    assert_eq!(
+        out.stdout.matches("already there").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    sig_tag_manifest(&ep, "both/app", &image.digest)
+        .unwrap()
+        .assert_exactly_signed_by(&payload, &[&keys[0].public_pem, &keys[1].public_pem]);
+
+    let reg = Registry::http();
+    let proxy = CountingProxy::start(&reg.endpoint());
+    let ep = proxy.endpoint();
+    let image = ep.push_synthetic("both/app", Some("v1"), 151);
+    proxy.reset();
+    sign(
+        home.path(),
+        &ep,
+        &keys[0],
+        &[&image.pinned, "--mode", "both"],
+    )
+    .error(1, &["does not support the OCI 1.1 referrers API"]);
+    assert_eq!(proxy.count("PUT", "/"), 0, "{}", proxy.report());
+    assert_eq!(proxy.count("POST", "/"), 0, "{}", proxy.report());
+}
+
+// ------------------------------------------------------------------ --shard
+
+/// `--shard I/N` on sign-digest and verify: N jobs given the same images, in any order, by
+/// digest or by tag, cover each image exactly once; each reports only its share.
+#[test]
+fn shards_sign_and_verify_each_image_exactly_once() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let home = support::temp_dir();
+    let key = &keys()[0];
+    let images: Vec<support::SyntheticImage> = (0..12)
+        .map(|i| ep.push_synthetic(&format!("shard/app-{i:02}"), Some("v1"), 160 + i))
+        .collect();
+    // Half by digest, half by tag; the second job gets them in reverse order.
+    let inputs: Vec<String> = images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| {
+            if i % 2 == 0 {
+                im.pinned.clone()
+            } else {
+                format!("{}/{}:v1", ep.host, im.repo)
+            }
+        })
+        .collect();
+    let mut signed = Vec::new();
+    for (n, shard) in ["1/3", "2/3", "3/3"].iter().enumerate() {
+        let mut list: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        if n == 1 {
+            list.reverse();
+        }
+        let mut args = list.clone();
+        args.extend(["--shard", shard]);
+        let out = sign(home.path(), &ep, key, &args).ok();
+        let lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("signed "))
+            .collect();
+        assert!(
+            out.stderr.contains(&format!(
+                "(shard {shard}; {} more in the other shards)",
+                12 - lines.len()
+            )),
+            "{}",
+            out.stderr
+        );
+        signed.extend(lines.iter().map(|l| l.to_string()));
+    }
+    assert_eq!(signed.len(), 12, "{signed:#?}");
+    for im in &images {
+        assert_eq!(
+            signed.iter().filter(|l| l.contains(&im.digest)).count(),
+            1,
+            "{} signed once: {signed:#?}",
+            im.repo
+        );
+        assert!(sig_tag_manifest(&ep, &im.repo, &im.digest).is_some());
+    }
+    let pubkey = home.path().join("k.pub");
+    std::fs::write(&pubkey, &key.public_pem).unwrap();
+    let mut verified = 0;
+    for shard in ["1/2", "2/2"] {
+        let mut cmd = sign_common::pinsign(home.path(), &ep);
+        cmd.arg("verify")
+            .args(&inputs)
+            .args(["--shard", shard, "--key"])
+            .arg(&pubkey);
+        let out = cmd.outcome().ok();
+        verified += out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("verified "))
+            .count();
+    }
+    assert_eq!(verified, 12);
+    // A bad value is a usage error.
+    let mut cmd = sign_common::pinsign(home.path(), &ep);
+    cmd.arg("verify")
+        .arg(&inputs[0])
+        .args(["--shard", "4/3", "--key"])
+        .arg(&pubkey);
+    cmd.outcome().error(2, &["--shard"]);
 }

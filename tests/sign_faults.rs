@@ -363,6 +363,100 @@ fn deleted_payload_blob_is_uploaded_again_by_the_next_signer() {
         );
 }
 
+/// A layer whose payload blob is gone and that pinsign cannot upload again (another key's
+/// signature with other annotations, so another payload): every manifest naming it is refused
+/// with `MANIFEST_BLOB_UNKNOWN`. It can never verify, so the next signer drops it, says so,
+/// and signs; the other layers stay.
+#[test]
+fn a_layer_whose_blob_is_gone_is_dropped_with_a_warning_and_the_signature_written() {
+    let reg = Registry::http();
+    let ep = reg.endpoint();
+    let home = support::temp_dir();
+    let keys = keys();
+    let image = ep.push_synthetic("gone/app", Some("v1"), 26);
+    sign(home.path(), &ep, &keys[0], &[&image.pinned, "-a", "team=a"]).ok();
+    sign(home.path(), &ep, &keys[1], &[&image.pinned, "-a", "team=b"]).ok();
+    let before = sig_tag_manifest(&ep, "gone/app", &image.digest).unwrap();
+    assert_eq!(before.layers.len(), 2);
+    let blob = before.layers[0].descriptor["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = ep.client();
+    let deleted = support::block_on(async {
+        let path = format!("/v2/gone/app/blobs/{blob}");
+        client
+            .send(reqwest::Method::DELETE, &path, &[], None)
+            .await
+            .unwrap()
+            .status
+    });
+    assert_eq!(deleted, 202);
+
+    let out = sign(home.path(), &ep, &keys[2], &[&image.pinned]).ok();
+    assert!(
+        out.stderr.contains(&format!(
+            "pinsign: warning: {}:{}: dropped the signature layer(s) whose payload blob {blob} is gone from {}: they can never verify",
+            reference(&ep, "gone/app"),
+            sig_tag(&image.digest),
+            reference(&ep, "gone/app")
+        )),
+        "{}",
+        out.stderr
+    );
+    let after = sig_tag_manifest(&ep, "gone/app", &image.digest).unwrap();
+    let signed_by = |pem: &str| after.layers.iter().any(|l| l.verifies_with(pem));
+    assert_eq!(after.layers.len(), 2, "{after:#?}");
+    assert!(!signed_by(&keys[0].public_pem));
+    assert!(signed_by(&keys[1].public_pem) && signed_by(&keys[2].public_pem));
+    // The layer left is byte for byte what was there.
+    assert!(after.layers.iter().any(|l| l.raw == before.layers[1].raw));
+}
+
+/// The signature is written, then every read-back fails (500 on each `HEAD` of the tag): the
+/// signature is most likely there, so the error says written, not "cannot sign"; once the
+/// registry answers again, a rerun finds it already there.
+#[test]
+fn a_signature_written_but_not_confirmed_says_so_and_a_rerun_finds_it_there() {
+    let reg = Registry::http();
+    let proxy = CountingProxy::start(&reg.endpoint());
+    let ep = proxy.endpoint();
+    let home = support::temp_dir();
+    let key = &keys()[0];
+    let image = ep.push_synthetic("unconfirmed/app", Some("v1"), 27);
+    proxy.fail("HEAD", ".sig", 500, 1000);
+    let mut cmd = sign_common::pinsign(home.path(), &ep);
+    cmd.env("PINSIGN_RETRY_BASE_MS", "1")
+        .args(["sign-digest", &image.pinned, "--key"])
+        .arg(&key.key);
+    let sig_ref = format!(
+        "{}:{}",
+        reference(&ep, "unconfirmed/app"),
+        sig_tag(&image.digest)
+    );
+    let line = cmd.outcome().error(
+        1,
+        &[
+            &format!(
+                "{}: the signature was written to {sig_ref}, but pinsign could not confirm that it stayed",
+                image.pinned
+            ),
+            "answered 500 to HEAD",
+            "already there",
+        ],
+    );
+    assert!(!line.contains("cannot sign"), "{line}");
+    proxy.clear_faults();
+    let again = sign(home.path(), &ep, key, &[&image.pinned]).ok();
+    assert!(
+        again
+            .stdout
+            .contains(&format!("(signature {sig_ref}, already there)")),
+        "{}",
+        again.stdout
+    );
+}
+
 // ------------------------------------------------------------------ transient and lasting 5xx
 
 #[test]

@@ -1364,3 +1364,201 @@ fn round_trip_with_pinsigns_own_signer() {
         "pinsign's payload equals the independent writer's bytes"
     );
 }
+
+// ------------------------------------------------------------------ per-layer problems, wide .sig
+
+/// One layer whose payload is over 1 MiB (by its descriptor, or larger than its descriptor
+/// says) next to a valid signature: the big layer is reported and not fetched, the others are
+/// still checked, and the image verifies. Anyone who can push must not be able to break
+/// verification with one bad layer.
+#[test]
+fn an_oversized_layer_is_skipped_and_the_image_still_verifies() {
+    let reg = Registry::http();
+    let proxy = CountingProxy::start(&reg.endpoint());
+    let s = Setup::new(proxy.endpoint());
+    let (key, key_pub) = s.key("k.pub");
+    let (other, _) = s.key("other.pub");
+    let image = s.image("big/app", 60);
+    let huge = vec![b' '; (1 << 20) + 10];
+    let good = Layer::signed(&key, s.payload(&image, &[]));
+    // Its descriptor says how big it is: never fetched.
+    let big = Layer::signed(&other, huge.clone());
+    cw::push_sig_tag(
+        &s.ep,
+        &image.repo,
+        &image.digest,
+        &[big.clone(), good.clone()],
+    );
+    proxy.reset();
+    let out = s.verify(&[&image.pinned, "--key", &key_pub, "-o", "json"]);
+    assert_ok(&out);
+    let sigs = out.json()[0]["signatures"].clone();
+    assert_eq!(sigs.as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(sigs[0]["verified"], false);
+    let reason = sigs[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("1048586 bytes, more than the 1 MiB pinsign reads")
+            && reason.contains("not fetched"),
+        "{reason}"
+    );
+    assert_eq!(sigs[1]["verified"], true);
+    assert_eq!(
+        proxy.count("GET", &format!("/blobs/{}", big.digest())),
+        0,
+        "{}",
+        proxy.report()
+    );
+
+    // Its descriptor understates it: fetched, cut off at 1 MiB, reported.
+    let image = s.image("big/liar", 61);
+    let small = s.payload(&image, &[]);
+    cw::push_blob(&s.ep, &image.repo, &huge);
+    let liar = cw::descriptor_with(
+        cw::SIMPLESIGNING,
+        small.len() as u64,
+        &support::sha256_digest(&huge),
+        &other.sign_b64(&huge),
+    );
+    let good = Layer::signed(&key, small.clone());
+    cw::push_sig_tag(
+        &s.ep,
+        &image.repo,
+        &image.digest,
+        &[Layer::raw(huge.clone(), liar), good],
+    );
+    let out = s.verify(&[&image.pinned, "--key", &key_pub]);
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("larger than its descriptor says"),
+        "{out}"
+    );
+}
+
+/// A `.sig` tag with 300 layers over 150 distinct payloads (each signed twice): every payload
+/// blob is fetched once, several at a time but never more than 16, through a proxy that delays
+/// each request.
+#[test]
+fn hundreds_of_layers_are_fetched_once_per_blob_with_bounded_concurrency() {
+    let reg = Registry::http();
+    let proxy = CountingProxy::start(&reg.endpoint());
+    let s = Setup::new(proxy.endpoint());
+    let (key, key_pub) = s.key("k.pub");
+    let image = s.image("wide/app", 62);
+    let layers: Vec<Layer> = (0..300)
+        .map(|i| {
+            let n = (i % 150).to_string();
+            Layer::signed(&key, s.payload(&image, &[("n", &n)]))
+        })
+        .collect();
+    cw::push_sig_tag(&reg.endpoint(), &image.repo, &image.digest, &layers);
+    proxy.reset();
+    proxy.delay(
+        "GET",
+        "/blobs/",
+        Duration::from_millis(20),
+        Duration::from_millis(40),
+    );
+    let out = s.verify(&[&image.pinned, "--key", &key_pub, "-q", "-o", "json"]);
+    assert_ok(&out);
+    assert_eq!(out.json()[0]["signatures"].as_array().unwrap().len(), 300);
+    assert_eq!(proxy.count("GET", "/blobs/"), 150, "{}", proxy.report());
+    let most = proxy.most_in_flight();
+    assert!(
+        (2..=17).contains(&most),
+        "at most 16 blob requests at once (+1 other): {most}"
+    );
+}
+
+/// A signature stored as a referrer (`--mode both` or `--mode referrers`) that the `.sig` tag
+/// lacks: verify says so (Kyverno's default verifier reads only the tag), `sign-digest --repair`
+/// merges it in, keeping what the tag holds, and a second repair writes nothing.
+#[test]
+fn a_referrer_missing_from_the_tag_is_reported_and_repaired() {
+    let ferro = Ferro::start();
+    let s = Setup::new(ferro.endpoint());
+    let (in_tag, in_tag_pub) = s.key("tag.pub");
+    let (referrer, referrer_pub) = s.key("referrer.pub");
+    let image = s.image("repair/app", 63);
+    let subject = Subject {
+        media_type: support::client::OCI_MANIFEST.to_string(),
+        digest: image.digest.clone(),
+        size: image.manifest.len() as u64,
+    };
+    let payload = s.payload(&image, &[]);
+    let tag_layer = Layer::signed(&in_tag, payload.clone());
+    cw::push_sig_tag(
+        &s.ep,
+        &image.repo,
+        &image.digest,
+        std::slice::from_ref(&tag_layer),
+    );
+    let artifact = cw::push_referrer(
+        &s.ep,
+        &image.repo,
+        &subject,
+        &[Layer::signed(&referrer, payload.clone())],
+    );
+    let keys = ["--key", &in_tag_pub, "--key", &referrer_pub];
+    let mut args = vec![image.pinned.as_str()];
+    args.extend(keys);
+    let out = s.verify(&args);
+    assert_ok(&out);
+    let tag = format!(
+        "{}:{}",
+        s.docker_ref(&image.repo),
+        cw::sig_tag(&image.digest)
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "pinsign: warning: 1 signature(s) of {} are referrers missing from {tag}, the tag Kyverno's default verifier reads; pinsign sign-digest --repair {} puts them there",
+            image.pinned, image.pinned
+        )),
+        "{out}"
+    );
+    let mut json = args.clone();
+    json.extend(["-o", "json"]);
+    let report = s.verify(&json).json();
+    assert_eq!(report[0]["missing_from_tag"]["tag"], tag.as_str());
+    assert_eq!(
+        report[0]["missing_from_tag"]["locations"][0],
+        format!("{}@{artifact}", s.docker_ref(&image.repo))
+    );
+
+    let repair = |s: &Setup| {
+        let mut cmd = support::pinsign(s.dir());
+        s.ep.configure_pinsign(&mut cmd);
+        cmd.args(["sign-digest", "--repair", &image.pinned]);
+        run(cmd)
+    };
+    let out = repair(&s);
+    assert_ok(&out);
+    assert!(
+        out.stdout.contains(&format!(
+            "repaired {}: 1 signature(s) from its 1 referrer(s) merged into {tag} (2 layers)",
+            image.pinned
+        )),
+        "{out}"
+    );
+    let manifest =
+        crate::support::cosign_check::sig_tag_manifest(&s.ep, &image.repo, &image.digest)
+            .expect(".sig tag");
+    assert_eq!(manifest.layers.len(), 2);
+    assert_eq!(
+        manifest.layers[0].raw, tag_layer.descriptor,
+        "kept byte for byte, first"
+    );
+    assert!(manifest.layers[1].verifies_with(&referrer.public_pem()));
+    let out = s.verify(&args);
+    assert_ok(&out);
+    assert!(!out.stderr.contains("missing from"), "{out}");
+    let out = repair(&s);
+    assert_ok(&out);
+    assert!(out.stdout.contains("nothing to repair"), "{out}");
+    assert_eq!(
+        crate::support::cosign_check::sig_tag_manifest(&s.ep, &image.repo, &image.digest)
+            .unwrap()
+            .digest,
+        manifest.digest,
+        "idempotent: nothing written"
+    );
+}

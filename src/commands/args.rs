@@ -264,6 +264,19 @@ impl ImageListArgs {
     }
 }
 
+/// `--shard I/N` of `sign-digest` and `verify`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShardArgs {
+    /// Work only on job I's share of N (by digest, as rotate --shard): N jobs of a CI matrix
+    /// given the same images cover each exactly once.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<crate::batch::Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<crate::batch::Shard, String> {
+    crate::batch::Shard::parse(text).map_err(|e| e.to_string())
+}
+
 /// `--output`: text lines for people, or one JSON document on stdout for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -283,6 +296,10 @@ pub enum SignMode {
     /// Found through the OCI 1.1 referrers API only: an `artifact.sig.v1` artifact
     /// (simplesigning) or a bundle referrer; refused on a registry without the API.
     Referrers,
+    /// Both (simplesigning, registries with the referrers API, such as Zot): the artifact and
+    /// the `.sig` tag, which every signer heals from the artifacts, so no signature goes missing
+    /// from the tag even when one signer's write lands late.
+    Both,
 }
 
 /// The signature format (`--format`).
@@ -337,8 +354,9 @@ pub struct SignatureArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: SignatureFormat,
 
-    /// Where to store signatures: tag or referrers. Default: tag for simplesigning; for
-    /// bundles the referrers API where the registry has it, else the referrers tag index.
+    /// Where to store signatures: tag, referrers, or both (tag and referrers artifact; the
+    /// mode for Zot). Default: tag for simplesigning; for bundles the referrers API where the
+    /// registry has it, else the referrers tag index.
     #[arg(long, value_enum)]
     pub mode: Option<SignMode>,
 }
@@ -366,6 +384,15 @@ impl SignatureArgs {
                 via: ReferrersVia::Api,
                 repository: None,
             },
+            (SignatureFormat::Simplesigning, Some(SignMode::Both), None) => Placement::Both,
+            (SignatureFormat::Bundle, Some(SignMode::Both), _) => return Err(UsageError::new(
+                "--mode both is for simplesigning signatures (the .sig tag and its referrers); a bundle is one referrer: use --mode referrers or no --mode",
+            )
+            .into()),
+            (_, Some(SignMode::Both), Some(_)) => return Err(UsageError::new(
+                "--signature-repo (or COSIGN_REPOSITORY) does not go with --mode both: the tag is healed from the referrers beside the image; unset it",
+            )
+            .into()),
             (_, Some(SignMode::Referrers), Some(_)) => return Err(UsageError::new(
                 "--signature-repo (or COSIGN_REPOSITORY) does not go with --mode referrers: pinsign verify --mode referrers looks beside the image; unset it, or use --mode tag (with --format bundle, or no --mode)",
             )
@@ -775,6 +802,22 @@ mod tests {
                 repository: None
             }
         );
+        assert_eq!(
+            placement(Simplesigning, Some(SignMode::Both), None),
+            Placement::Both
+        );
+        for (format, repo) in [(Bundle, None), (Simplesigning, Some("reg.example/sigs"))] {
+            let e = SignatureArgs {
+                annotations: vec![],
+                recursive: false,
+                signature_repo: repo.map(str::to_string),
+                format,
+                mode: Some(SignMode::Both),
+            }
+            .options("k", &PasswordArgs::default())
+            .unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2, "{e}");
+        }
     }
 
     #[test]

@@ -171,7 +171,8 @@ impl KyvernoArgs {
             }),
             signature_repo: self.signature_repo.clone(),
             mode: self.mode.map(|m| match m {
-                SignMode::Tag => SignatureMode::Tag,
+                // --mode both keeps every signature in the tag too: the default verifier reads it.
+                SignMode::Tag | SignMode::Both => SignatureMode::Tag,
                 SignMode::Referrers => SignatureMode::Referrers,
             }),
             registry_secrets: self.registry_secret.clone(),

@@ -2,7 +2,9 @@
 //!
 //! Every image is pinned through the registry first (a tag is resolved, a digest is
 //! checked to exist); only then is its `PinnedImage` signed. The key is loaded before
-//! any network request, so a wrong password costs nothing.
+//! any network request, so a wrong password costs nothing. `--shard I/N` takes this job's
+//! share of the images (by digest); `--repair` signs nothing and merges the signatures of an
+//! image's referrers into its `.sig` tag ([`crate::storage::repair_tag`]).
 //!
 //! `--upload=false` with `--output-signature`/`--output-payload` (cosign's flags) signs
 //! without writing to the registry: the image is still pinned through it, and the
@@ -15,7 +17,7 @@ use clap::Args;
 
 use super::args::{
     AttachmentArgs, CosignSignArgs, GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs,
-    SignatureArgs, SignatureFormat,
+    ShardArgs, SignatureArgs, SignatureFormat,
 };
 use crate::batch::run_ordered;
 use crate::error::{BatchFailed, UsageError};
@@ -24,6 +26,7 @@ use crate::output::{print_json, print_line, Progress};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{PinnedImage, Registry};
 use crate::signing::{Format, Signed, Signer, Status};
+use crate::storage::{self, Repaired, Unconfirmed};
 
 #[derive(Debug, Args)]
 pub struct SignDigestArgs {
@@ -31,8 +34,16 @@ pub struct SignDigestArgs {
     pub images: ImageListArgs,
 
     /// Private key: a file path or env://VAR (PEM in an environment variable).
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
+    #[arg(long, value_name = "KEY", required_unless_present = "repair")]
+    pub key: Option<String>,
+
+    /// Sign nothing: merge the signatures of each image's referrers (--mode both, --mode
+    /// referrers) into its .sig tag, which Kyverno's default verifier reads. Idempotent.
+    #[arg(long, conflicts_with_all = ["key", "expect_digest", "output_signature", "output_payload"])]
+    pub repair: bool,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
 
     #[command(flatten)]
     pub signature: SignatureArgs,
@@ -125,9 +136,31 @@ struct Report {
     /// The signature and payload files written (`--output-signature`, `--output-payload`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     files: Vec<Written>,
+    /// With `--repair`: what was merged into the `.sig` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repaired: Option<RepairReport>,
     status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct RepairReport {
+    signature_ref: String,
+    /// Signature referrers of the image.
+    referrers: usize,
+    /// Layers merged into the tag.
+    added: usize,
+    /// Layers in the tag now.
+    layers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_manifest_digest: Option<Digest>,
+}
+
+/// What signs (or repairs) each image.
+enum Work {
+    Sign(Box<Signer>),
+    Repair,
 }
 
 /// One signature written to files.
@@ -203,11 +236,32 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
     }
     args.cosign.check_image_signing(&args.attachment)?;
     args.detached.check(args.signature.format)?;
-    let signer = Signer::load(args.signature.options(&args.key, &args.password)?)?;
+    let work = match &args.key {
+        Some(key) if !args.repair => Work::Sign(Box::new(Signer::load(
+            args.signature.options(key, &args.password)?,
+        )?)),
+        _ if args.signature.signature_repo.as_deref().is_some_and(|r| !r.is_empty()) => {
+            return Err(UsageError::new(
+                "--signature-repo (or COSIGN_REPOSITORY) does not go with --repair: the referrers it repairs from are beside the image; unset it",
+            )
+            .into())
+        }
+        _ if !args.detached.upload => {
+            return Err(UsageError::new(
+                "--repair writes the .sig tag; it does not go with --upload=false",
+            )
+            .into())
+        }
+        _ => Work::Repair,
+    };
+    let shard = args.shard.shard;
     let registry = Registry::new(global.registry.options()?)?;
     if args.detached.upload {
         for image in &images {
-            signer.announce(&registry, image.repository());
+            match &work {
+                Work::Sign(signer) => signer.announce(&registry, image.repository()),
+                Work::Repair => registry.will_push(image.repository()),
+            }
         }
     }
     let files = Files {
@@ -216,9 +270,8 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
         upload: args.detached.upload,
         per_digest: images.len() > 1 || args.signature.recursive,
     };
-    let shared = Arc::new((registry, signer, files));
+    let shared = Arc::new((registry, work, files));
     let progress = Progress::new(images.len(), "signing");
-    let total = images.len();
     let output = args.output;
     let reports = run_ordered(
         images,
@@ -228,21 +281,34 @@ pub async fn run(args: SignDigestArgs, global: &GlobalArgs) -> anyhow::Result<()
             let shared = shared.clone();
             let expect = expect.clone();
             async move {
-                let (registry, signer, files) = &*shared;
-                sign_image(registry, signer, files, &image, expect.as_ref()).await
+                let (registry, work, files) = &*shared;
+                sign_image(registry, work, files, &image, expect.as_ref(), shard).await
             }
         },
-        |r| r.error.is_some(),
-        |r| print_report(r, output),
+        |r| r.as_ref().is_some_and(|r| r.error.is_some()),
+        |r| {
+            if let Some(r) = r {
+                print_report(r, output)
+            }
+        },
     )
     .await;
     tracing::info!("{} registry requests", shared.0.request_count());
+    let others = reports.iter().filter(|r| r.is_none()).count();
+    let reports: Vec<Report> = reports.into_iter().flatten().collect();
+    let total = reports.len();
     let failed = reports.iter().filter(|r| r.error.is_some()).count();
     if args.output == OutputFormat::Json {
         print_json(&reports)?;
     }
-    if total > 1 {
-        eprintln!("signed {} of {total} images", total - failed);
+    let verb = if args.repair { "repaired" } else { "signed" };
+    if let Some(shard) = shard {
+        eprintln!(
+            "{verb} {} of {total} images (shard {shard}; {others} more in the other shards)",
+            total - failed
+        );
+    } else if total > 1 {
+        eprintln!("{verb} {} of {total} images", total - failed);
     }
     if failed > 0 {
         return Err(BatchFailed { failed, total }.into());
@@ -309,6 +375,9 @@ fn print_report(report: &Report, output: OutputFormat) {
     if let Some(w) = &report.warning {
         eprintln!("pinsign: warning: {w}");
     }
+    for w in report.signatures.iter().flat_map(|s| &s.warnings) {
+        eprintln!("pinsign: warning: {w}");
+    }
     if let Some(e) = &report.error {
         eprintln!("pinsign: error: {e}");
     }
@@ -316,6 +385,19 @@ fn print_report(report: &Report, output: OutputFormat) {
         if let Some(p) = &report.pinned {
             if report.input != *p {
                 let _ = print_line(&format!("pinned {} -> {p}", report.input));
+            }
+            if let Some(r) = &report.repaired {
+                let _ = print_line(&if r.added == 0 {
+                    format!(
+                        "nothing to repair for {p}: {} holds all {} signature(s) of its {} referrer(s)",
+                        r.signature_ref, r.layers, r.referrers
+                    )
+                } else {
+                    format!(
+                        "repaired {p}: {} signature(s) from its {} referrer(s) merged into {} ({} layers)",
+                        r.added, r.referrers, r.signature_ref, r.layers
+                    )
+                });
             }
         }
         for s in &report.signatures {
@@ -327,13 +409,20 @@ fn print_report(report: &Report, output: OutputFormat) {
     }
 }
 
+/// One image's report, or `None` when `--shard` gives it to another job.
 async fn sign_image(
     registry: &Registry,
-    signer: &Signer,
+    work: &Work,
     files: &Files,
     image: &ImageRef,
     expect: Option<&Digest>,
-) -> Report {
+    shard: Option<crate::batch::Shard>,
+) -> Option<Report> {
+    if let (Some(shard), Some(digest)) = (shard, image.digest()) {
+        if !shard.takes(digest) {
+            return None;
+        }
+    }
     let mut report = Report {
         input: image.original().to_string(),
         pinned: None,
@@ -341,42 +430,58 @@ async fn sign_image(
         warning: None,
         signatures: Vec::new(),
         files: Vec::new(),
+        repaired: None,
         status: Status::Failed,
         error: None,
     };
-    let work = sign_image_inner(registry, signer, files, image, expect, &mut report);
-    match registry.within_deadline(image.original(), work).await {
-        Ok(())
+    let job = sign_image_inner(registry, work, files, image, expect, shard, &mut report);
+    match registry.within_deadline(image.original(), job).await {
+        Ok(false) => return None,
+        Ok(true)
             if files.upload
                 && report
                     .signatures
                     .iter()
-                    .all(|s| s.status == Status::Unchanged) =>
+                    .all(|s| s.status == Status::Unchanged)
+                && report.repaired.as_ref().is_none_or(|r| r.added == 0) =>
         {
             report.status = Status::Unchanged
         }
-        Ok(()) => report.status = Status::Signed,
+        Ok(true) => report.status = Status::Signed,
+        Err(_)
+            if report.pinned.is_none()
+                && shard.is_some_and(|s| !s.takes_name(image.original())) =>
+        {
+            return None
+        }
         Err(e) => {
-            report.error = Some(format!(
-                "cannot sign {}: {}",
-                image.original(),
-                super::describe(&e)
-            ))
+            report.error = Some(match e.downcast_ref::<Unconfirmed>() {
+                Some(u) => format!(
+                    "{}: {u}",
+                    report.pinned.as_deref().unwrap_or(image.original())
+                ),
+                None => format!("cannot sign {}: {}", image.original(), super::describe(&e)),
+            })
         }
     }
-    report
+    Some(report)
 }
 
+/// Pin and sign (or repair); `false` when the pinned digest is another shard's.
 async fn sign_image_inner(
     registry: &Registry,
-    signer: &Signer,
+    work: &Work,
     files: &Files,
     image: &ImageRef,
     expect: Option<&Digest>,
+    shard: Option<crate::batch::Shard>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     // Pin first, always.
     let pinned = registry.resolve(image).await?;
+    if shard.is_some_and(|s| !s.takes(pinned.digest())) {
+        return Ok(false);
+    }
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
     if let (Some(tag), Some(_)) = (image.tag(), image.digest()) {
@@ -403,6 +508,13 @@ async fn sign_image_inner(
             pinned.digest()
         );
     }
+    let signer = match work {
+        Work::Sign(signer) => signer,
+        Work::Repair => {
+            report.repaired = Some(repair(registry, &pinned).await?);
+            return Ok(true);
+        }
+    };
     // Files first, as cosign writes them before uploading.
     if files.any() {
         for layer in signer.sign_detached(registry, &pinned).await? {
@@ -412,7 +524,21 @@ async fn sign_image_inner(
     if files.upload {
         report.signatures = signer.sign(registry, &pinned).await?;
     }
-    Ok(())
+    Ok(true)
+}
+
+async fn repair(registry: &Registry, pinned: &PinnedImage) -> anyhow::Result<RepairReport> {
+    let r: Repaired = storage::repair_tag(registry, pinned).await?;
+    for w in &r.warnings {
+        eprintln!("pinsign: warning: {w}");
+    }
+    Ok(RepairReport {
+        signature_ref: r.signature_ref,
+        referrers: r.referrers,
+        added: r.added,
+        layers: r.layers,
+        signature_manifest_digest: r.manifest_digest,
+    })
 }
 
 /// `--expect-digest`: `sha256:...`, or a file holding one (build-push's `--digest-file`).

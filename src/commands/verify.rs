@@ -16,7 +16,7 @@ use clap::Args;
 
 use super::args::{
     self, AttachmentArgs, GlobalArgs, ImageListArgs, KeylessArgs, OutputFormat, PasswordArgs,
-    VerifyMode,
+    ShardArgs, VerifyMode,
 };
 use crate::batch::run_ordered;
 use crate::error::{BatchFailed, UsageError};
@@ -26,7 +26,7 @@ use crate::output::{print_json, print_line, Progress};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::signature;
-use crate::verification::{self, Checked, Lookup, Skipped, VerifyOptions};
+use crate::verification::{self, Checked, Lookup, MissingFromTag, Skipped, VerifyOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -76,6 +76,9 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
 
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t)]
@@ -156,6 +159,9 @@ struct Report {
     /// What the referrers lists held that is not a signature of this image.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<Skipped>,
+    /// Signatures stored as referrers that the `.sig` tag lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_from_tag: Option<MissingFromTag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -215,6 +221,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let shard = args.shard.shard;
     let policy = Policy {
         keys,
         keyless,
@@ -246,9 +253,11 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let registry = Registry::new(global.registry.options()?)?;
+    for image in &images {
+        registry.will_pull(image.repository());
+    }
     let shared = Arc::new((registry, policy));
     let progress = Progress::new(images.len(), "verifying");
-    let total = images.len();
     let quiet = global.quiet;
     let output = args.output;
     let reports = run_ordered(
@@ -259,19 +268,31 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             let shared = shared.clone();
             async move {
                 let (registry, policy) = &*shared;
-                verify_image(registry, policy, &image).await
+                verify_image(registry, policy, &image, shard).await
             }
         },
-        |r| !r.verified,
-        |r| print_text(r, &shared.1.keys, output, quiet),
+        |r| r.as_ref().is_some_and(|r| !r.verified),
+        |r| {
+            if let Some(r) = r {
+                print_text(r, &shared.1.keys, output, quiet)
+            }
+        },
     )
     .await;
     tracing::info!("{} registry requests", shared.0.request_count());
+    let others = reports.iter().filter(|r| r.is_none()).count();
+    let reports: Vec<Report> = reports.into_iter().flatten().collect();
+    let total = reports.len();
     if args.output == OutputFormat::Json {
         print_json(&reports)?;
     }
     let failed = reports.iter().filter(|r| !r.verified).count();
-    if total > 1 {
+    if let Some(shard) = shard {
+        eprintln!(
+            "verified {} of {total} images (shard {shard}; {others} more in the other shards)",
+            total - failed
+        );
+    } else if total > 1 {
         eprintln!("verified {} of {total} images", total - failed);
     }
     if failed > 0 {
@@ -357,6 +378,13 @@ fn print_text(report: &Report, keys: &[PublicKey], output: OutputFormat, quiet: 
             },
         );
     }
+    if let Some(m) = &report.missing_from_tag {
+        eprintln!(
+            "pinsign: warning: {} signature(s) of {pinned} are referrers missing from {}, the tag Kyverno's default verifier reads; pinsign sign-digest --repair {pinned} puts them there",
+            m.locations.len(),
+            m.tag
+        );
+    }
     if !report.verified || crate::logging::verbose() {
         print_skipped(report);
     }
@@ -372,7 +400,18 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
 }
 
-async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) -> Report {
+/// One image's report, or `None` when `--shard` gives it to another job.
+async fn verify_image(
+    registry: &Registry,
+    policy: &Policy,
+    image: &ImageRef,
+    shard: Option<crate::batch::Shard>,
+) -> Option<Report> {
+    if let (Some(shard), Some(digest)) = (shard, image.digest()) {
+        if !shard.takes(digest) {
+            return None;
+        }
+    }
     let mut report = Report {
         input: image.original().to_string(),
         pinned: None,
@@ -381,21 +420,32 @@ async fn verify_image(registry: &Registry, policy: &Policy, image: &ImageRef) ->
         verified: false,
         signatures: Vec::new(),
         skipped: Vec::new(),
+        missing_from_tag: None,
         error: None,
     };
-    let work = verify_inner(registry, policy, image, &mut report);
-    if let Err(e) = registry.within_deadline(image.original(), work).await {
-        report.verified = false;
-        if report.status != Status::Unsigned {
-            report.status = Status::Failed;
+    let work = verify_inner(registry, policy, image, shard, &mut report);
+    match registry.within_deadline(image.original(), work).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(_)
+            if report.pinned.is_none()
+                && shard.is_some_and(|s| !s.takes_name(image.original())) =>
+        {
+            return None
         }
-        report.error = Some(format!(
-            "cannot verify {}: {}",
-            image.original(),
-            super::describe(&e)
-        ));
+        Err(e) => {
+            report.verified = false;
+            if report.status != Status::Unsigned {
+                report.status = Status::Failed;
+            }
+            report.error = Some(format!(
+                "cannot verify {}: {}",
+                image.original(),
+                super::describe(&e)
+            ));
+        }
     }
-    report
+    Some(report)
 }
 
 /// `--bundle FILE --offline`: the bundle judged against the digest the reference names, with
@@ -409,6 +459,7 @@ fn offline(policy: &Policy, image: &ImageRef) -> Report {
         status: Status::Failed,
         signatures: Vec::new(),
         skipped: Vec::new(),
+        missing_from_tag: None,
         error: None,
     };
     let Some(digest) = image.digest() else {
@@ -425,13 +476,18 @@ fn offline(policy: &Policy, image: &ImageRef) -> Report {
     report
 }
 
+/// Pin and verify; `false` when the pinned digest is another shard's.
 async fn verify_inner(
     registry: &Registry,
     policy: &Policy,
     image: &ImageRef,
+    shard: Option<crate::batch::Shard>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let pinned = registry.resolve(image).await?;
+    if shard.is_some_and(|s| !s.takes(pinned.digest())) {
+        return Ok(false);
+    }
     report.pinned = Some(pinned.to_string());
     report.digest = Some(pinned.digest().to_string());
     if let Some((path, bundle)) = &policy.bundle_file {
@@ -440,10 +496,11 @@ async fn verify_inner(
         report.verified = checked.check.verified;
         report.status = Status::of(report.verified);
         report.signatures = vec![checked];
-        return Ok(());
+        return Ok(true);
     }
     let verification = verification::verify_with(registry, &pinned, &policy.options()).await?;
     report.skipped = verification.skipped.clone();
+    report.missing_from_tag = verification.missing_from_tag.clone();
     if verification.signatures.is_empty() {
         report.status = Status::Unsigned;
         anyhow::bail!(
@@ -454,5 +511,5 @@ async fn verify_inner(
     report.verified = verification.verified();
     report.status = Status::of(report.verified);
     report.signatures = verification.signatures;
-    Ok(())
+    Ok(true)
 }

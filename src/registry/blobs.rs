@@ -1,5 +1,6 @@
-//! Blobs: reads checked against their digest, and uploads. There is no existence check
-//! before an upload: the `.sig` merge knows which blobs the manifest already refers to.
+//! Blobs: reads checked against their digest, uploads, and an existence check (a `.sig` layer
+//! whose blob is gone can never verify). There is no existence check before an upload: an
+//! upload of a blob the registry has costs no more than the check.
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -34,6 +35,19 @@ impl Registry {
             });
         }
         Ok(bytes)
+    }
+
+    /// Whether the repository has the blob (`HEAD`; 404 is `false`).
+    pub async fn has_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{}/blobs/{digest}", repo.path());
+        Ok(self
+            .fetch(repo, Method::HEAD, &path, HeaderMap::new())
+            .await?
+            .is_some())
     }
 
     /// Upload a blob: one monolithic `POST ?digest=` where the registry takes it, else

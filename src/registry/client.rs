@@ -95,6 +95,9 @@ pub struct Registry {
     pub(super) tokens: Mutex<HashMap<(String, String), Token>>,
     /// Repositories this process will push to: their tokens ask for pull+push at once.
     pub(super) push_repos: Mutex<HashSet<(String, String)>>,
+    /// Repositories this process will work on, per registry, in the order announced: a token
+    /// request for one asks for the next ones too (see `token`).
+    pub(super) announced: Mutex<HashMap<String, Vec<String>>>,
     /// Serialises token fetches so concurrent jobs share one token per scope.
     pub(super) token_fetch: tokio::sync::Mutex<()>,
     /// Identity tokens a token server rotated (a `refresh_token` in its reply), per registry.
@@ -102,6 +105,8 @@ pub struct Registry {
     pub(super) requests: AtomicU64,
     /// Which registries have the OCI 1.1 referrers API (see `referrers`).
     pub(super) referrers_api: super::referrers::ApiCache,
+    /// How long the latest answers took (see [`Registry::typical_round_trip`]).
+    round_trips: super::timing::RoundTrips,
 }
 
 impl std::fmt::Debug for Registry {
@@ -137,10 +142,12 @@ impl Registry {
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             push_repos: Mutex::new(HashSet::new()),
+            announced: Mutex::new(HashMap::new()),
             token_fetch: tokio::sync::Mutex::new(()),
             rotated: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             referrers_api: Default::default(),
+            round_trips: Default::default(),
         };
         // The common client, built now so a setup problem shows before any work.
         registry
@@ -157,10 +164,29 @@ impl Registry {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// The typical time a registry took to answer a request in this process (the median of
+    /// the latest answers), `None` before the first answer. The settle window of a tag write
+    /// scales with it.
+    pub fn typical_round_trip(&self) -> Option<Duration> {
+        self.round_trips.typical()
+    }
+
     /// Say that this process will push to `repo`, so its token is fetched with push
     /// rights the first time (one token request instead of two).
     pub fn will_push(&self, repo: &Repository) {
         lock(&self.push_repos).insert(key(repo));
+        self.will_pull(repo);
+    }
+
+    /// Say that this process will read from `repo` (a batch names its images up front): on a
+    /// token registry, one token request then covers several repositories.
+    pub fn will_pull(&self, repo: &Repository) {
+        let (registry, path) = key(repo);
+        let mut announced = lock(&self.announced);
+        let paths = announced.entry(registry).or_default();
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
     }
 
     /// The per-image deadline (see [`RegistryOptions::image_deadline`]) applied to `work`:
@@ -326,6 +352,7 @@ impl Registry {
                 req = req.body(b.clone());
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = std::time::Instant::now();
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -366,8 +393,14 @@ impl Registry {
             if probing {
                 self.opts.schemes.set(host, Scheme::Https);
             }
+            let took = sent.elapsed();
+            self.round_trips.record(took);
             let status = resp.status();
-            tracing::debug!("{method} {shown} -> {}", status.as_u16());
+            tracing::debug!(
+                "{method} {shown} -> {} ({} ms)",
+                status.as_u16(),
+                took.as_millis()
+            );
             let requested = reqwest::Url::parse(&url).ok();
             let redirected = requested
                 .as_ref()
@@ -682,9 +715,10 @@ impl Registry {
         max: usize,
         path: &str,
     ) -> Result<Vec<u8>, RegistryError> {
-        let too_big = || RegistryError::Protocol {
+        let too_big = || RegistryError::TooLarge {
             registry: repo.registry().to_string(),
-            detail: format!("{path} is larger than {max} bytes; refusing it"),
+            what: path.to_string(),
+            max,
         };
         read_limited(resp, max).await.map_err(|e| match e {
             Limited::TooBig => too_big(),

@@ -272,6 +272,14 @@ pub enum RegistryError {
     #[error("registry {registry} does not support the OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest> answered {answer})")]
     ReferrersUnsupported { registry: String, answer: String },
 
+    /// A response body longer than pinsign reads for what it is.
+    #[error("registry {registry}: {what} is larger than {max} bytes; refusing it")]
+    TooLarge {
+        registry: String,
+        what: String,
+        max: usize,
+    },
+
     #[error("registry {registry}: {detail}")]
     Protocol { registry: String, detail: String },
 }

@@ -26,6 +26,7 @@ mod pinned;
 mod platform;
 mod referrers;
 pub mod retry;
+mod timing;
 mod token;
 
 use std::collections::HashMap;

@@ -11,6 +11,9 @@
 //!   the realm's host is allowed plain HTTP (loopback, `insecure` entry, the flag): a TLS
 //!   registry naming `http://` elsewhere is refused before anything is sent.
 //! - The reply is read up to [`MAX_TOKEN_BYTES`]; a longer one is refused.
+//! - A batch over many repositories of one registry asks for up to [`MAX_SCOPES`] of them in
+//!   one request (several `scope` parameters, as the spec allows; one space-separated `scope`
+//!   in the refresh-token grant), and uses the token for every repository it grants.
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
@@ -28,8 +31,60 @@ pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// The OAuth2 `client_id` pinsign names itself with.
 const CLIENT_ID: &str = "pinsign";
 
+/// The most repositories one token request asks for: each adds a `scope` to the request and
+/// an entry to the token, which travels in every request's `Authorization` header (proxies
+/// commonly refuse headers over 8 KiB).
+pub const MAX_SCOPES: usize = 16;
+
+/// The repositories (path, access) a JWT's `access` claim grants, read without checking the
+/// signature (the registry checks it; this only decides which repositories to offer it to).
+/// `None` when the token is not a JWT with such a claim: it is then kept for the repository it
+/// was asked for alone.
+fn granted_repositories(token: &str) -> Option<Vec<(String, Access)>> {
+    use base64::Engine as _;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        access: Option<Vec<Entry>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "type")]
+        kind: String,
+        name: String,
+        #[serde(default)]
+        actions: Vec<String>,
+    }
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    Some(
+        claims
+            .access?
+            .into_iter()
+            .filter(|e| e.kind == "repository")
+            .filter_map(|e| {
+                let has = |a: &str| e.actions.iter().any(|x| x == a || x == "*");
+                let access = match (has("pull"), has("push"), has("delete")) {
+                    (true, true, true) => Access::Delete,
+                    (true, true, false) => Access::Push,
+                    (true, false, _) => Access::Pull,
+                    _ => return None,
+                };
+                Some((e.name, access))
+            })
+            .collect(),
+    )
+}
+
 impl Registry {
-    /// Fetch (once per scope, shared by concurrent jobs) a bearer token for `repo`.
+    /// Fetch (once per scope, shared by concurrent jobs) a bearer token for `repo`. The request
+    /// also asks for the next repositories of the same registry this process announced
+    /// ([`Registry::will_pull`], [`Registry::will_push`]) that have no token yet, up to
+    /// [`MAX_SCOPES`] (the distribution token spec allows several `scope` parameters); the
+    /// token is kept for each of them the token server granted (by the token's `access` claim).
+    /// A token server that refuses the combined request is asked for `repo` alone.
     pub(super) async fn fetch_token(
         &self,
         repo: &Repository,
@@ -42,6 +97,90 @@ impl Registry {
             }
         }
         let registry = repo.registry().to_string();
+        // A repository this process will push to gets push rights with its first token.
+        let access = if lock(&self.push_repos).contains(&key(repo)) {
+            access.max(Access::Push)
+        } else {
+            access
+        };
+        let mut wanted = vec![(repo.path().to_string(), access)];
+        wanted.extend(self.also_wanted(repo));
+        let value = if wanted.len() > 1 {
+            match self.request_token(repo, &wanted).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::info!(
+                        "token request for {} repositories of {registry} failed ({e}); asking for {repo} alone",
+                        wanted.len()
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let value = match value {
+            Some(v) => v,
+            None => {
+                wanted.truncate(1);
+                self.request_token(repo, &wanted).await?
+            }
+        };
+        let granted = granted_repositories(&value);
+        let mut tokens = lock(&self.tokens);
+        for (i, (path, access)) in wanted.iter().enumerate() {
+            let covered = i == 0
+                || granted
+                    .as_ref()
+                    .is_some_and(|g| g.iter().any(|(p, a)| p == path && *a >= *access));
+            if covered {
+                tokens.insert(
+                    (registry.clone(), path.clone()),
+                    Token {
+                        value: value.clone(),
+                        access: *access,
+                    },
+                );
+            }
+        }
+        Ok(value)
+    }
+
+    /// The announced repositories of `repo`'s registry, other than `repo`, that have no token
+    /// with the rights they need yet: at most [`MAX_SCOPES`] - 1, in the order announced.
+    fn also_wanted(&self, repo: &Repository) -> Vec<(String, Access)> {
+        let registry = repo.registry().to_string();
+        let paths = lock(&self.announced)
+            .get(&registry)
+            .cloned()
+            .unwrap_or_default();
+        let push = lock(&self.push_repos).clone();
+        let tokens = lock(&self.tokens);
+        paths
+            .into_iter()
+            .filter(|p| p != repo.path())
+            .map(|p| {
+                let k = (registry.clone(), p);
+                let access = if push.contains(&k) {
+                    Access::Push
+                } else {
+                    Access::Pull
+                };
+                (k, access)
+            })
+            .filter(|(k, access)| tokens.get(k).is_none_or(|t| t.access < *access))
+            .map(|((_, p), access)| (p, access))
+            .take(MAX_SCOPES - 1)
+            .collect()
+    }
+
+    /// One token request for `wanted` (repository path, access), the first being `repo`.
+    async fn request_token(
+        &self,
+        repo: &Repository,
+        wanted: &[(String, Access)],
+    ) -> Result<Zeroizing<String>, RegistryError> {
+        let registry = repo.registry().to_string();
         let Some(Challenge::Bearer { realm, service, .. }) =
             lock(&self.challenges).get(&registry).cloned()
         else {
@@ -53,14 +192,12 @@ impl Registry {
         let url = self.check_realm(repo, &realm)?;
         let realm_host = origin(&url);
         let client = self.client(&realm_host, &self.policy(&realm_host)?)?;
-        // A repository this process will push to gets push rights with its first token.
-        let access = if lock(&self.push_repos).contains(&key(repo)) {
-            access.max(Access::Push)
-        } else {
-            access
-        };
+        let access = wanted.first().map_or(Access::Pull, |(_, a)| *a);
         let actions = access.actions();
-        let scope = format!("repository:{}:{actions}", repo.path());
+        let scopes: Vec<String> = wanted
+            .iter()
+            .map(|(path, a)| format!("repository:{path}:{}", a.actions()))
+            .collect();
         let creds = self.credentials(repo).await?;
         let send_error = |e: reqwest::Error| {
             let mut err = self.map_send_error(&registry, &e, true);
@@ -82,9 +219,13 @@ impl Registry {
         if let Some(s) = &service {
             query.push(("service", s.clone()));
         }
-        query.push(("scope", scope.clone()));
+        for scope in &scopes {
+            query.push(("scope", scope.clone()));
+        }
         let mut resp = None;
         if let Some(refresh_token) = &refresh {
+            // OAuth2: one space-separated `scope`.
+            let scope = scopes.join(" ");
             let mut form = vec![
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.as_str()),
@@ -104,7 +245,8 @@ impl Registry {
                 .await
                 .map_err(send_error)?;
             tracing::debug!(
-                "POST {realm} (token, refresh-token grant, {actions}) -> {}",
+                "POST {realm} (token, refresh-token grant, {actions}, {} scope(s)) -> {}",
+                scopes.len(),
                 r.status().as_u16()
             );
             if matches!(
@@ -129,7 +271,11 @@ impl Registry {
                 self.requests
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let r = req.send().await.map_err(send_error)?;
-                tracing::debug!("GET {realm} (token, {actions}) -> {}", r.status().as_u16());
+                tracing::debug!(
+                    "GET {realm} (token, {actions}, {} scope(s)) -> {}",
+                    scopes.len(),
+                    r.status().as_u16()
+                );
                 r
             }
         };
@@ -186,15 +332,7 @@ impl Registry {
                 detail: format!("token server {realm} sent no token"),
             });
         };
-        let value = Zeroizing::new(value);
-        lock(&self.tokens).insert(
-            key(repo),
-            Token {
-                value: value.clone(),
-                access,
-            },
-        );
-        Ok(value)
+        Ok(Zeroizing::new(value))
     }
 
     /// The realm as a URL, if pinsign may ask it: HTTPS; or plain HTTP when the registry
@@ -256,6 +394,38 @@ fn form_encode(pairs: &[(&str, &str)]) -> Zeroizing<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tokens_access_claim_says_which_repositories_it_serves() {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(serde_json::json!({"alg": "ES256"})),
+            b64(serde_json::json!({"access": [
+                {"type": "repository", "name": "a/app", "actions": ["pull", "push"]},
+                {"type": "repository", "name": "b/app", "actions": ["pull"]},
+                {"type": "repository", "name": "c/app", "actions": []},
+                {"type": "registry", "name": "catalog", "actions": ["*"]},
+            ]}))
+        );
+        assert_eq!(
+            granted_repositories(&jwt).unwrap(),
+            vec![
+                ("a/app".to_string(), Access::Push),
+                ("b/app".to_string(), Access::Pull)
+            ]
+        );
+        assert_eq!(granted_repositories("opaque-token"), None);
+        let no_claim = format!(
+            "{}.{}.s",
+            b64(serde_json::json!({})),
+            b64(serde_json::json!({"sub": "x"}))
+        );
+        assert_eq!(granted_repositories(&no_claim), None);
+    }
 
     #[test]
     fn form_encoding() {

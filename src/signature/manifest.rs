@@ -281,7 +281,8 @@ pub struct MergeOutcome {
     /// Layers appended to the manifest that was there (ours, or ones a concurrent writer
     /// dropped and we restore). Empty means nothing changed: do not write.
     pub added: Vec<LayerKey>,
-    /// `!added.is_empty()`: whether the tag needs a write at all.
+    /// Whether the tag needs a write at all: something was added (or a layer whose blob is
+    /// gone was left out).
     pub changed: bool,
 }
 
@@ -301,6 +302,23 @@ pub fn remerge(
     previous: Option<&SigManifest>,
     ours: &[SignatureLayer],
 ) -> MergeOutcome {
+    merge_keeping(current, previous, &[], ours, &BTreeSet::new())
+}
+
+/// The merge of one write: every layer `current` holds, byte for byte and in order; then each
+/// layer of `previous` (what an earlier write of ours held, or the tag as we first read it),
+/// then of `also` (layers found elsewhere, e.g. in the image's signature referrers), then of
+/// `ours` that `current` lacks. The one exception to "never drop a layer": layers whose payload
+/// blob is in `gone` (the registry no longer has it, so they can never verify, and a manifest
+/// naming them is refused) are left out; that counts as a change.
+pub fn merge_keeping(
+    current: Option<&SigManifest>,
+    previous: Option<&SigManifest>,
+    also: &[LayerDescriptor],
+    ours: &[SignatureLayer],
+    gone: &BTreeSet<Digest>,
+) -> MergeOutcome {
+    let mut dropped = false;
     let mut keys: Vec<LayerKey> = Vec::new();
     let mut layer_texts: Vec<String> = Vec::new();
     let mut blobs: Vec<Blob> = Vec::new();
@@ -316,14 +334,19 @@ pub fn remerge(
         data: BlobData::Existing,
     };
     for layer in current.iter().flat_map(|m| m.layers()) {
+        if gone.contains(layer.digest()) {
+            dropped = true;
+            continue;
+        }
         // Kept even when it repeats: what is there stays as it is.
         keys.push(layer.key());
         layer_texts.push(layer.raw_json().to_string());
         push_blob(existing_blob(layer), &mut blobs);
     }
-    for layer in previous.iter().flat_map(|m| m.layers()) {
+    let restored = previous.iter().flat_map(|m| m.layers()).chain(also);
+    for layer in restored {
         let key = layer.key();
-        if !keys.contains(&key) {
+        if !keys.contains(&key) && !gone.contains(layer.digest()) {
             keys.push(key.clone());
             added.push(key);
             layer_texts.push(layer.raw_json().to_string());
@@ -360,7 +383,7 @@ pub fn remerge(
         media_type: OCI_MANIFEST,
         config,
         blobs,
-        changed: !added.is_empty(),
+        changed: !added.is_empty() || dropped,
         added,
     }
 }

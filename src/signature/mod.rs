@@ -32,8 +32,8 @@ mod verify;
 
 pub use layer::{Blob, BlobData, LayerDescriptor, LayerKey, SignatureLayer};
 pub use manifest::{
-    contains_all, merge, missing_layers, parse_sig_manifest, remerge, sig_config, ManifestKind,
-    MergeOutcome, SigManifest, ZERO_TIME,
+    contains_all, merge, merge_keeping, missing_layers, parse_sig_manifest, remerge, sig_config,
+    ManifestKind, MergeOutcome, SigManifest, ZERO_TIME,
 };
 pub use payload::{parse_annotations, payload, Critical, Identity, ImageClaim, SimpleSigning};
 pub use prune::{reapply_removal, remove_layers, Removal, WouldEmpty};

@@ -5,7 +5,7 @@
 //!
 //! The index is read-modify-write with no compare-and-swap, exactly like the `.sig` tag: a
 //! writer that read before our write can overwrite it a moment later. So after writing, the
-//! tag is read back over the same settle window as the `.sig` tag (cheap `HEAD`s while its
+//! tag is read back over the same settle window as the `.sig` tag ([`super::window`]) (cheap `HEAD`s while its
 //! digest is unchanged; a change is fetched and must still list every entry our write had) and
 //! merged again whenever something is missing. Entries are never dropped or rewritten (see
 //! [`crate::bundle::merge_referrers`]), and an index pinsign cannot read is never overwritten.
@@ -15,9 +15,12 @@
 //! (RFC 6979 signatures), so before writing it looks for a listed bundle referrer of this image
 //! whose layer is this very bundle, and writes nothing when there is one.
 
+use std::time::{Duration, Instant};
+
 use super::listing::{list_referrers, read_referrers_tag, tag_place, Listing};
-use super::tag::{MAX_WRITES, SETTLE, WRITE_BACKOFF};
-use super::{blob_race, push_blobs, Format, ReferrersVia, Stored, Via};
+use super::tag::{MAX_WRITES, WRITE_BACKOFF};
+use super::window::Window;
+use super::{blob_race, push_blobs_concurrently, Format, ReferrersVia, Stored, Unconfirmed, Via};
 use crate::bundle::{
     self, merge_referrers, missing_referrers, BuiltBundle, BundleReferrer, Created,
     ReferrerDescriptor, ReferrersIndex, PREDICATE_TYPE_ANNOTATION,
@@ -47,6 +50,7 @@ pub async fn store_bundle(
         format: Format::Bundle,
         via: listing.via,
         index: listing.index_ref().map(str::to_string),
+        warnings: Vec::new(),
     };
     if let Some(existing) = already_attached(registry, repo, image, &listing, built).await? {
         return Ok(stored(existing, false));
@@ -119,9 +123,8 @@ async fn put_referrer(
     referrer: &BundleReferrer,
     signature_ref: &str,
 ) -> anyhow::Result<()> {
-    let mut uploaded: Vec<Digest> = Vec::new();
     for attempt in 1..=MAX_WRITES {
-        push_blobs(registry, repo, &referrer.blobs, &mut uploaded).await?;
+        push_blobs_concurrently(registry, repo, &referrer.blobs).await?;
         let put = registry
             .put_manifest(
                 repo,
@@ -134,7 +137,6 @@ async fn put_referrer(
             Ok(_) => return Ok(()),
             Err(e) if blob_race(&e) && attempt < MAX_WRITES => {
                 tracing::info!("{signature_ref}: {e}; uploading blobs again");
-                uploaded.clear();
                 crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
             }
             Err(e) => {
@@ -159,16 +161,42 @@ async fn update_index(
     seen: Option<&ReferrersIndex>,
     ours: &ReferrerDescriptor,
 ) -> anyhow::Result<usize> {
+    let place = tag_place(repo, digest);
+    let mut wrote = false;
+    update_index_with(registry, repo, digest, seen, ours, &mut wrote)
+        .await
+        .map_err(|e| {
+            if wrote {
+                anyhow::Error::new(Unconfirmed {
+                    signature_ref: place.clone(),
+                    cause: crate::error::one_line(&e),
+                })
+            } else {
+                e
+            }
+        })
+}
+
+async fn update_index_with(
+    registry: &Registry,
+    repo: &Repository,
+    digest: &Digest,
+    seen: Option<&ReferrersIndex>,
+    ours: &ReferrerDescriptor,
+    wrote: &mut bool,
+) -> anyhow::Result<usize> {
     let tag = Tag::referrers_of(digest);
     let place = tag_place(repo, digest);
     let ours = std::slice::from_ref(ours);
     // Everything we must keep: what we saw, then what each of our writes held.
     let mut keep: Option<ReferrersIndex> = seen.cloned();
+    let mut slowest = Duration::ZERO;
     for attempt in 1..=MAX_WRITES {
         if attempt > 1 {
             crate::backoff::sleep(WRITE_BACKOFF, attempt as u32 - 1).await;
         }
         let now = read_referrers_tag(registry, repo, digest).await?;
+        let read_at = Instant::now();
         let merge = merge_referrers(now.as_ref(), keep.as_ref(), ours);
         let written = match now {
             // It lists everything already (put back by another writer's merge).
@@ -192,12 +220,16 @@ async fn update_index(
                         return Err(anyhow::Error::new(e).context(format!("cannot write {place}")))
                     }
                 }
+                *wrote = true;
+                slowest = slowest.max(read_at.elapsed());
                 bundle::parse_referrers_index(&merge.index).map_err(|e| {
                     anyhow::anyhow!("pinsign built an unreadable referrers index for {place}: {e}")
                 })?
             }
         };
-        match settle(registry, repo, digest, &tag, &written).await? {
+        let window = Window::after(registry, slowest);
+        window.log_late(&place);
+        match settle(registry, repo, digest, &tag, &written, &window).await? {
             Settled::Kept { entries } => return Ok(entries),
             Settled::Lost => {
                 tracing::info!(
@@ -227,12 +259,14 @@ async fn settle(
     digest: &Digest,
     tag: &Tag,
     written: &ReferrersIndex,
+    window: &Window,
 ) -> anyhow::Result<Settled> {
     let mut last = written.digest().clone();
     let mut entries = written.entries().len();
+    let pauses = window.pauses();
     let mut quiet = 0;
-    while quiet < SETTLE.len() {
-        tokio::time::sleep(SETTLE[quiet]).await;
+    while quiet < pauses.len() {
+        crate::batch::idle(tokio::time::sleep(pauses[quiet])).await;
         let Some(head) = registry.head_manifest(repo, tag.as_str()).await? else {
             return Ok(Settled::Lost);
         };

@@ -227,7 +227,7 @@ async fn fetch_entry(
             skip(out, format!("listed, but {repo} does not have it"));
             return Ok(());
         }
-        Err(e @ RegistryError::DigestMismatch { .. }) => {
+        Err(e @ (RegistryError::DigestMismatch { .. } | RegistryError::TooLarge { .. })) => {
             skip(out, format!("not read intact: {e}"));
             return Ok(());
         }
@@ -333,48 +333,94 @@ async fn fetch_bundle(
         Err(e @ RegistryError::NotFound { .. }) => Ok(Err(Refusal::Unreadable(format!(
             "bundle blob missing: {e}"
         )))),
+        Err(e @ RegistryError::TooLarge { .. }) => Ok(Err(Refusal::Unreadable(format!(
+            "bundle blob larger than its descriptor says: {e}"
+        )))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Fetch each simple-signing layer's payload blob once per digest. A blob that fails its
-/// digest check or is missing comes back empty with the reason, so verification reports it
-/// per layer instead of failing the whole image.
+/// Fetch each simple-signing layer's payload blob once per digest, [`FETCH_CONCURRENCY`] at a
+/// time. A blob that fails its digest check, is missing, or is larger than a payload may be
+/// (by its descriptor, or as it arrives) comes back empty with the reason, so verification
+/// reports and skips that layer instead of failing the whole image; anyone who can push could
+/// otherwise break verification with one bad layer.
 pub(super) async fn fetch_layers(
     registry: &Registry,
     repo: &Repository,
     layers: &[signature::LayerDescriptor],
 ) -> anyhow::Result<Vec<(FetchedLayer, Option<String>)>> {
-    let mut blobs: HashMap<Digest, (Vec<u8>, Option<String>)> = HashMap::new();
-    let mut out = Vec::new();
-    for descriptor in layers {
-        if !descriptor.is_simplesigning() {
-            continue;
+    use futures::StreamExt as _;
+    let wanted: Vec<&signature::LayerDescriptor> =
+        layers.iter().filter(|d| d.is_simplesigning()).collect();
+    let mut distinct: Vec<(&Digest, u64)> = Vec::new();
+    for d in &wanted {
+        if !distinct.iter().any(|(digest, _)| *digest == d.digest()) {
+            distinct.push((d.digest(), d.size()));
         }
-        let digest = descriptor.digest().clone();
-        if !blobs.contains_key(&digest) {
-            let fetched = match registry.get_blob(repo, &digest, MAX_PAYLOAD_BYTES).await {
-                Ok(b) => (b, None),
-                Err(e @ RegistryError::DigestMismatch { .. }) => {
-                    (Vec::new(), Some(format!("payload blob rejected: {e}")))
-                }
-                Err(e @ RegistryError::NotFound { .. }) => {
-                    (Vec::new(), Some(format!("payload blob missing: {e}")))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            blobs.insert(digest.clone(), fetched);
-        }
-        let (blob, error) = &blobs[&digest];
-        out.push((
-            FetchedLayer {
-                descriptor: descriptor.clone(),
-                blob: blob.clone(),
-            },
-            error.clone(),
-        ));
     }
-    Ok(out)
+    let fetched =
+        futures::stream::iter(distinct)
+            .map(|(digest, size)| async move {
+                (digest, fetch_payload(registry, repo, digest, size).await)
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+    let mut blobs: HashMap<&Digest, (Vec<u8>, Option<String>)> = HashMap::new();
+    for (digest, result) in fetched {
+        blobs.insert(digest, result?);
+    }
+    Ok(wanted
+        .into_iter()
+        .map(|descriptor| {
+            let (blob, error) = blobs.get(descriptor.digest()).cloned().unwrap_or_default();
+            (
+                FetchedLayer {
+                    descriptor: descriptor.clone(),
+                    blob,
+                },
+                error,
+            )
+        })
+        .collect())
+}
+
+/// How many payload blobs of one image are fetched at once.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// One payload blob, or why it cannot be read (a per-layer result); `Err` only when the
+/// registry fails.
+async fn fetch_payload(
+    registry: &Registry,
+    repo: &Repository,
+    digest: &Digest,
+    size: u64,
+) -> Result<(Vec<u8>, Option<String>), RegistryError> {
+    let too_large = |size: String| {
+        format!(
+            "payload blob {digest} is {size}, more than the {} MiB pinsign reads for a signature payload; not fetched, skipped",
+            MAX_PAYLOAD_BYTES >> 20
+        )
+    };
+    if size > MAX_PAYLOAD_BYTES as u64 {
+        return Ok((Vec::new(), Some(too_large(format!("{size} bytes")))));
+    }
+    match registry.get_blob(repo, digest, MAX_PAYLOAD_BYTES).await {
+        Ok(b) => Ok((b, None)),
+        Err(e @ RegistryError::DigestMismatch { .. }) => {
+            Ok((Vec::new(), Some(format!("payload blob rejected: {e}"))))
+        }
+        Err(e @ RegistryError::NotFound { .. }) => {
+            Ok((Vec::new(), Some(format!("payload blob missing: {e}"))))
+        }
+        // Its descriptor understated it: the registry sent more than a payload may be.
+        Err(RegistryError::TooLarge { .. }) => Ok((
+            Vec::new(),
+            Some(too_large("larger than its descriptor says".into())),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

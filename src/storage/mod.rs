@@ -5,8 +5,11 @@ This composes [`crate::registry`] (I/O) with [`crate::signature`] and [`crate::b
 
 - [`tag`]: the `sha256-<hex>.sig` tag. It is read-modify-write with no compare-and-swap, so
   another signer that read before our write can overwrite it a moment later. After writing,
-  we read the tag back over a settle window and merge again whenever a layer that was there
-  before, or ours, is missing. No signature is ever dropped.
+  we read the tag back over a settle window ([`window`]: a few round trips as this process
+  measures them, longer after a slow write) and merge again whenever a layer that was there
+  before, or ours, is missing. With `--mode both` the layers of the image's signature
+  referrers are merged in too, so the last writer to finish restores what a late write
+  dropped; `--repair` does only that.
 - [`referrers`]: cosign's OCI 1.1 signature artifact, pushed by digest beside its subject.
 - [`bundle`]: Sigstore bundles (cosign v3): a referrer manifest pushed by digest, listed by the
   registry's referrers API or, on a registry without one, in the referrers tag index
@@ -23,13 +26,14 @@ mod listing;
 mod prune;
 mod referrers;
 mod tag;
+mod window;
 
 pub use bundle::store_bundle;
 pub use fetch::{fetch_from_referrers, fetch_from_tag, fetch_referrers, Found, FoundItem, Skipped};
 pub use listing::{list_referrers, Listing};
 pub use prune::{prune_referrers, prune_tag, PruneKeys, PruneOutcome, PruneReport};
-pub use referrers::store_as_referrer;
-pub use tag::store_in_tag;
+pub use referrers::{store_as_referrer, store_both};
+pub use tag::{repair_tag, store_in_tag, Repaired};
 
 use crate::reference::{Digest, Repository};
 use crate::registry::{Registry, RegistryError};
@@ -107,25 +111,32 @@ pub struct Stored {
     pub via: Via,
     /// The referrers tag index that lists it (`REG/REPO:sha256-<hex>`), when [`Via::ReferrersTag`].
     pub index: Option<String>,
+    /// What the user should know (layers dropped because their blobs are gone, a write that
+    /// landed so late it may have overwritten another signer's).
+    pub warnings: Vec<String>,
 }
 
-/// Upload the blobs marked for upload that this process has not uploaded yet.
-pub(crate) async fn push_blobs(
+/// A signature that was written, after which reading it back failed: it is most likely there,
+/// but pinsign could not confirm that it stayed (a concurrent writer may have dropped it).
+#[derive(Debug, thiserror::Error)]
+#[error("the signature was written to {signature_ref}, but pinsign could not confirm that it stayed: {cause}; run sign-digest again (it says already there when the signature is in place)")]
+pub struct Unconfirmed {
+    pub signature_ref: String,
+    pub cause: String,
+}
+
+/// Upload `blobs` (the `Upload` ones) at the same time: the uploads of one signature (payload,
+/// config) cost one round trip of wall time, not one each.
+pub(crate) async fn push_blobs_concurrently(
     registry: &Registry,
     repo: &Repository,
     blobs: &[Blob],
-    uploaded: &mut Vec<Digest>,
 ) -> Result<(), RegistryError> {
-    for blob in blobs {
-        if let BlobData::Upload(bytes) = &blob.data {
-            if uploaded.contains(&blob.digest) {
-                continue;
-            }
-            registry.push_blob(repo, &blob.digest, bytes).await?;
-            uploaded.push(blob.digest.clone());
-        }
-    }
-    Ok(())
+    let uploads = blobs.iter().filter_map(|blob| match &blob.data {
+        BlobData::Upload(bytes) => Some(registry.push_blob(repo, &blob.digest, bytes)),
+        BlobData::Existing => None,
+    });
+    futures::future::try_join_all(uploads).await.map(|_| ())
 }
 
 /// A manifest PUT refused because a blob it names is (momentarily) unknown: Distribution

@@ -18,10 +18,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::blob_race;
 use super::fetch::fetch_layers;
-use super::push_blobs;
 use super::tag::{read_sig_manifest, settle, Settled, MAX_WRITES, WRITE_BACKOFF};
+use super::window::Window;
+use super::{blob_race, push_blobs_concurrently};
 use crate::keys::PublicKey;
 use crate::media_types::SIG_ARTIFACT;
 use crate::reference::{Digest, Repository, Tag};
@@ -31,7 +31,8 @@ use crate::signature::{self, FetchedLayer, LayerKey, Removal, SigManifest};
 /// Rounds of "remove, then find the removed layers put back by a concurrent signer".
 const MAX_ROUNDS: u32 = 6;
 /// How long to let a concurrent signer finish before removing again: longer than its whole
-/// settle window ([`super::tag::SETTLE`], ~0.36 s) plus a re-merge.
+/// settle window ([`super::window`]: 50 ms on loopback, 8 round trips elsewhere) plus a
+/// re-merge; at least this.
 const YIELD: Duration = Duration::from_millis(900);
 
 /// The two keys of a prune: signatures by `remove` go where one by `keep` verifies.
@@ -123,6 +124,15 @@ pub async fn prune_tag(
         }
         let removal = signature::remove_layers(&current, &judged.remove)
             .map_err(|e| anyhow::anyhow!("{signature_ref}: {e}"))?;
+        // Judging fetched every payload: write only if the tag is still what was judged, so
+        // the write follows its read at once (see `super::tag`).
+        let again = registry.head_manifest(sig_repo, tag.as_str()).await?;
+        if again.as_ref().map(|d| &d.digest) != Some(current.digest()) {
+            tracing::info!(
+                "{signature_ref}: changed while its signatures were checked; checking again"
+            );
+            continue;
+        }
         let written = removal.digest.clone();
         let now = write_settled(
             registry,
@@ -144,7 +154,8 @@ pub async fn prune_tag(
         tracing::info!(
             "{signature_ref}: written again by another writer (round {round}); checking after it settles"
         );
-        tokio::time::sleep(YIELD).await;
+        let signer_window = Window::after(registry, Duration::ZERO).length;
+        tokio::time::sleep(YIELD.max(signer_window * 3)).await;
     }
     anyhow::bail!(
         "{signature_ref}: signatures by {} keep coming back (is a signer still using that key?); gave up after {MAX_ROUNDS} rounds; no signature was lost; run the prune again",
@@ -162,9 +173,10 @@ async fn write_settled(
     mut removal: Removal,
     remove: &BTreeSet<LayerKey>,
 ) -> anyhow::Result<Digest> {
-    let mut uploaded: Vec<Digest> = Vec::new();
+    let mut slowest = Duration::ZERO;
+    let mut read_at = std::time::Instant::now();
     for attempt in 1..=MAX_WRITES {
-        push_blobs(registry, sig_repo, &removal.blobs, &mut uploaded).await?;
+        push_blobs_concurrently(registry, sig_repo, &removal.blobs).await?;
         let put = registry
             .put_manifest(
                 sig_repo,
@@ -177,25 +189,30 @@ async fn write_settled(
             Ok(_) => {}
             Err(e) if blob_race(&e) && attempt < MAX_WRITES => {
                 tracing::info!("{signature_ref}: {e}; uploading the config again");
-                uploaded.clear();
-                crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
                 continue;
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e).context(format!("cannot write {signature_ref}")))
             }
         }
+        slowest = slowest.max(read_at.elapsed());
         let written: SigManifest = signature::parse_sig_manifest(&removal.manifest)
             .map_err(|e| anyhow::anyhow!("pinsign built an unreadable {signature_ref}: {e}"))?;
-        match settle(registry, sig_repo, tag, &written, signature_ref).await? {
-            Settled::Kept { digest, .. } => return Ok(digest),
-            Settled::Lost(current) => {
+        let window = Window::after(registry, slowest);
+        match settle(registry, sig_repo, tag, &written, signature_ref, &window).await? {
+            Settled::Kept(now) => return Ok(now.digest().clone()),
+            Settled::Lost => {
                 tracing::info!(
                     "{signature_ref}: a concurrent write dropped layers (attempt {attempt}); restoring them"
                 );
+                // Wait first, then merge into the tag as it is now: never a wait between the
+                // read and the write based on it.
+                crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
+                let current =
+                    read_sig_manifest(registry, sig_repo, tag.as_str(), signature_ref).await?;
+                read_at = std::time::Instant::now();
                 removal = signature::reapply_removal(current.as_ref(), &written, remove)
                     .map_err(|e| anyhow::anyhow!("{signature_ref}: {e}"))?;
-                crate::backoff::sleep(WRITE_BACKOFF, attempt as u32).await;
             }
         }
     }

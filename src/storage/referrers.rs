@@ -1,7 +1,8 @@
 //! cosign's OCI 1.1 signature referrer: one artifact per signature, pushed by digest with
-//! `subject` = the signed image, so nothing is ever overwritten.
+//! `subject` = the signed image, so nothing is ever overwritten (no settle: nothing can race);
+//! and `--mode both`, the artifact and the `.sig` tag.
 
-use super::{push_blobs, Format, Stored, Via};
+use super::{push_blobs_concurrently, Format, Stored, Via};
 use crate::media_types::SIG_ARTIFACT;
 use crate::registry::Registry;
 use crate::signature::{self, SignatureLayer};
@@ -35,10 +36,10 @@ pub async fn store_as_referrer(
             format: Format::SimpleSigning,
             via: Via::ReferrersApi,
             index: None,
+            warnings: Vec::new(),
         });
     }
-    let mut uploaded = Vec::new();
-    push_blobs(registry, repo, &artifact.blobs, &mut uploaded).await?;
+    push_blobs_concurrently(registry, repo, &artifact.blobs).await?;
     registry
         .put_manifest(
             repo,
@@ -56,5 +57,20 @@ pub async fn store_as_referrer(
         format: Format::SimpleSigning,
         via: Via::ReferrersApi,
         index: None,
+        warnings: Vec::new(),
     })
+}
+
+/// `--mode both`: the referrers artifact first (pushed by digest, it can never be lost), then
+/// the `.sig` tag, merging in the layers of every signature referrer of the image while it
+/// settles, so the last signer to finish puts back whatever a late write dropped from the tag
+/// (see [`super::tag`]). A registry without the referrers API is refused before anything is
+/// written. Returns the artifact, then the tag.
+pub async fn store_both(
+    registry: &Registry,
+    layer: &SignatureLayer,
+) -> anyhow::Result<[Stored; 2]> {
+    let artifact = store_as_referrer(registry, layer).await?;
+    let tag = super::tag::store_in_tag_healing(registry, layer).await?;
+    Ok([artifact, tag])
 }

@@ -206,7 +206,12 @@ pub fn hermetic_hosts(home: &Path) -> [(&'static str, std::ffi::OsString); 2] {
 
 /// Like [`pinsign`], as a `std::process::Command` (for spawning, timing or piping).
 pub fn pinsign_std(home: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pinsign"));
+    pinsign_std_at(Path::new(env!("CARGO_BIN_EXE_pinsign")), home)
+}
+
+/// [`pinsign_std`] for another pinsign binary (the benchmark compares a baseline build).
+pub fn pinsign_std_at(binary: &Path, home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary);
     for var in HOST_VARS {
         cmd.env_remove(var);
     }

@@ -6,6 +6,11 @@
 //! It can also inject faults ([`CountingProxy::fail`]): answer a status such as 500 or 503 itself,
 //! without forwarding, to the next N requests matching a method and a path fragment; and drop
 //! response headers ([`CountingProxy::strip_headers`]), as a registry or proxy that omits them.
+//!
+//! And it can be slow on purpose: [`CountingProxy::delay`] holds every matching request back a
+//! random time in a range before forwarding it (a distant registry: 50-150 ms per round trip),
+//! [`CountingProxy::hold`] holds the next N matching requests back a fixed time (one signer whose
+//! `.sig` write lands seconds late). Only the connection of that request waits.
 
 use super::client::Endpoint;
 use super::httpd::{header, read_body, read_head, read_request, Request, Server};
@@ -25,6 +30,22 @@ struct State {
     faults: Mutex<Vec<Fault>>,
     injected: Mutex<Vec<(String, String, u16)>>,
     strips: Mutex<Vec<Strip>>,
+    delays: Mutex<Vec<Delay>>,
+    /// `(method, target, held for)` of every request a delay or hold applied to, in order.
+    delayed: Mutex<Vec<(String, String, Duration)>>,
+    /// Requests being held or forwarded right now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+/// Hold matching requests back before forwarding them: `min..=max` (random in between), for the
+/// next `remaining` matching requests (`usize::MAX`: all of them).
+struct Delay {
+    method: String,
+    fragment: String,
+    min: Duration,
+    max: Duration,
+    remaining: usize,
 }
 
 /// Drop the response headers `names` for the next `remaining` requests with `method` whose
@@ -77,6 +98,27 @@ impl Fault {
 }
 
 impl State {
+    /// How long to hold this request back (uses a matching hold up once).
+    fn take_delay(&self, request: &Request) -> Option<Duration> {
+        let mut delays = self.delays.lock().unwrap();
+        let delay = delays.iter_mut().find(|d| {
+            d.remaining > 0
+                && (d.method == "*" || d.method == request.method)
+                && request.target.contains(&d.fragment)
+        })?;
+        delay.remaining = delay
+            .remaining
+            .saturating_sub(usize::from(delay.remaining != usize::MAX));
+        let span = delay.max.saturating_sub(delay.min).as_micros() as u64;
+        let wait =
+            delay.min + Duration::from_micros(if span == 0 { 0 } else { random() % (span + 1) });
+        self.delayed
+            .lock()
+            .unwrap()
+            .push((request.method.clone(), request.target.clone(), wait));
+        Some(wait)
+    }
+
     /// The response headers to drop for this request (uses a matching strip up once).
     fn take_strip(&self, request: &Request) -> Vec<String> {
         let mut strips = self.strips.lock().unwrap();
@@ -191,15 +233,22 @@ impl CountingProxy {
             .count()
     }
 
+    /// The most requests that were held or forwarded at the same time (those answered with an
+    /// injected fault do not count).
+    pub fn most_in_flight(&self) -> usize {
+        self.state.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Client connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
     }
 
-    /// Forgets the requests recorded so far.
+    /// Forgets the requests recorded so far (and the most in flight).
     pub fn reset(&self) {
         self.state.log.lock().unwrap().clear();
         self.state.authorizations.lock().unwrap().clear();
+        self.state.most_in_flight.store(0, Ordering::SeqCst);
     }
 
     /// From now on, answer `status` (e.g. 500, 503) without forwarding to the next `times`
@@ -271,7 +320,6 @@ impl CountingProxy {
         self.state.authorizations.lock().unwrap().clone()
     }
 
-    /// Forgets all faults not yet used up.
     /// Drop the response headers `names` (e.g. `Content-Length`, `Content-Type` of a HEAD) for
     /// the next `times` requests with `method` whose target contains `fragment`.
     pub fn strip_headers(&self, method: &str, fragment: &str, names: &[&str], times: usize) {
@@ -283,8 +331,39 @@ impl CountingProxy {
         });
     }
 
+    /// Forgets all faults, delays and holds not yet used up.
     pub fn clear_faults(&self) {
         self.state.faults.lock().unwrap().clear();
+        self.state.delays.lock().unwrap().clear();
+    }
+
+    /// From now on, hold every request with `method` (`"*"`: any) whose target contains
+    /// `fragment` back for a random time in `min..=max` before forwarding it: a registry far
+    /// away. Only that request's connection waits.
+    pub fn delay(&self, method: &str, fragment: &str, min: Duration, max: Duration) {
+        self.push_delay(method, fragment, min, max, usize::MAX);
+    }
+
+    /// Hold the next `times` requests with `method` whose target contains `fragment` back for
+    /// `wait` before forwarding them: a write that lands late.
+    pub fn hold(&self, method: &str, fragment: &str, wait: Duration, times: usize) {
+        self.push_delay(method, fragment, wait, wait, times);
+    }
+
+    fn push_delay(&self, method: &str, fragment: &str, min: Duration, max: Duration, n: usize) {
+        self.state.delays.lock().unwrap().push(Delay {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            min,
+            max: max.max(min),
+            remaining: n,
+        });
+    }
+
+    /// `(method, target, held for)` of every request [`CountingProxy::delay`] or
+    /// [`CountingProxy::hold`] applied to, in order.
+    pub fn delayed(&self) -> Vec<(String, String, Duration)> {
+        self.state.delayed.lock().unwrap().clone()
     }
 
     /// `(method, target, status)` of every request answered with an injected fault, in order.
@@ -365,6 +444,11 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             }
             continue;
         }
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(wait) = state.take_delay(&request) {
+            std::thread::sleep(wait);
+        }
         // A kept-alive upstream connection may have been closed meanwhile: reconnect once.
         let strip = state.take_strip(&request);
         let mut result = forward(&mut up, upstream, &request, &strip);
@@ -372,6 +456,7 @@ fn proxy_connection(client: TcpStream, upstream: SocketAddr, state: &State) {
             up = None;
             result = forward(&mut up, upstream, &request, &strip);
         }
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
         let Ok((head, close)) = result else {
             let _ = to_client.write_all(
                 b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -466,6 +551,20 @@ fn forward(
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&body);
     Ok((bytes, close))
+}
+
+/// A pseudo-random number (splitmix64 over a process-wide counter and the clock): the
+/// delays only have to differ between requests.
+fn random() -> u64 {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos
+        ^ (COUNTER.fetch_add(1, Ordering::Relaxed) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn is_framing(name: &str) -> bool {
