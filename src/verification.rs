@@ -390,17 +390,7 @@ fn judge_keyless_bundle(
             info.predicate_type = Some(statement.predicate_type.clone());
             info.subjects = statement.subject_digests();
             if let Some(subject) = statement.subject_for(image_digest) {
-                check.annotations = subject
-                    .annotations
-                    .iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect();
+                check.annotations = subject.annotations_text();
             }
         }
     }

@@ -1,5 +1,5 @@
 //! JSON helpers for the bundle formats: a check that no object repeats a member (at any
-//! depth), an object read as ordered raw members, a compact object writer, and Go
+//! depth), typed members of a raw object ([`RawObject`] lives in `signature::json`), a compact object writer, and Go
 //! `encoding/json` string escaping for the OCI documents cosign writes with go-containerregistry.
 //!
 //! Why the duplicate check: readers disagree on a repeated member (JavaScript and serde keep
@@ -9,8 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Fails, naming the member, if any JSON object in `bytes` has a member name twice. Also
 /// fails on anything that is not JSON (serde_json's nesting limit of 128 applies).
@@ -84,29 +83,9 @@ pub(crate) fn from_object<T: de::DeserializeOwned>(text: &[u8]) -> Result<T, Str
     serde_json::from_slice(text).map_err(|e| e.to_string())
 }
 
-/// A JSON object as its members in document order, each value as its exact source text.
-pub(crate) struct RawObject(pub(crate) Vec<(String, Box<RawValue>)>);
+pub(crate) use crate::signature::json::RawObject;
 
 impl RawObject {
-    /// Parse `bytes` as one JSON object; a repeated member name is an error.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<RawObject, String> {
-        let obj: RawObject = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let mut seen = BTreeSet::new();
-        for (k, _) in &obj.0 {
-            if !seen.insert(k.as_str()) {
-                return Err(format!("member {k:?} appears twice"));
-            }
-        }
-        Ok(obj)
-    }
-
-    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
-    }
-
     /// The member `key` as `T`, naming `what.key` in the error; `None` when absent.
     pub(crate) fn member<T: de::DeserializeOwned>(
         &self,
@@ -127,26 +106,6 @@ impl RawObject {
         self.get(key)
             .map(|raw| from_object(raw.get().as_bytes()).map_err(|e| format!("{what}{key}: {e}")))
             .transpose()
-    }
-}
-
-impl<'de> Deserialize<'de> for RawObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawObject;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut members = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
-                    members.push((k, v));
-                }
-                Ok(RawObject(members))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 

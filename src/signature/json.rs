@@ -8,6 +8,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// A JSON object as its members in document order, each value as its exact source text.
+/// (Shared with [`crate::bundle`], which adds typed member accessors.)
 pub(crate) struct RawObject(pub(crate) Vec<(String, Box<RawValue>)>);
 
 impl RawObject {
@@ -15,8 +16,9 @@ impl RawObject {
     /// disagree on which one wins, so we do not guess).
     pub(crate) fn parse(bytes: &[u8]) -> Result<RawObject, String> {
         let obj: RawObject = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        for (i, (k, _)) in obj.0.iter().enumerate() {
-            if obj.0[..i].iter().any(|(other, _)| other == k) {
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, _) in &obj.0 {
+            if !seen.insert(k.as_str()) {
                 return Err(format!("member {k:?} appears twice"));
             }
         }

@@ -22,7 +22,7 @@ Why it is built this way:
 The registry module fetches and pushes; the commands compose the two.
 */
 
-mod json;
+pub(crate) mod json;
 mod layer;
 mod manifest;
 mod payload;
