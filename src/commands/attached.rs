@@ -212,16 +212,7 @@ pub async fn triangulate(args: TriangulateArgs, global: &GlobalArgs) -> anyhow::
         return print_line(&reference);
     }
     let work = places(&registry, &pinned, &tag_repo);
-    let places = registry
-        .within_deadline(image.original(), work)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot look at {}: {}",
-                image.original(),
-                super::describe(&e)
-            )
-        })?;
+    let places = look(&registry, &image, work).await?;
     let exists = match (args.kind, &tag) {
         (AttachmentType::Signature, _) => places[0].exists,
         (AttachmentType::ReferrersTag, _) => places[2].exists,
@@ -351,16 +342,7 @@ pub async fn tree(args: TreeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let registry = Registry::new(global.registry.options()?)?;
     let pinned = pin(&registry, &image).await?;
     let work = tree_of(&registry, &pinned, sig_repo.as_ref(), args.recursive);
-    let mut root = registry
-        .within_deadline(image.original(), work)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot look at {}: {}",
-                image.original(),
-                super::describe(&e)
-            )
-        })?;
+    let mut root = look(&registry, &image, work).await?;
     root.input = Some(image.original().to_string());
     tracing::info!("{} registry requests", registry.request_count());
     match args.image.output {
@@ -938,6 +920,24 @@ fn split_pem(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Run `work` on `image` within the per-image deadline; an error names the image.
+async fn look<T>(
+    registry: &Registry,
+    image: &ImageRef,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    registry
+        .within_deadline(image.original(), work)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot look at {}: {}",
+                image.original(),
+                super::describe(&e)
+            )
+        })
 }
 
 #[cfg(test)]
