@@ -429,6 +429,7 @@ fn dry_run_writes_nothing() {
     assert!(!before.is_empty());
     let prefix = fleet.path("dry");
     let policy = fleet.path("overlap.yaml");
+    let report = fleet.path("dry-report.json");
     let pattern = format!("{}/fleet/*", fleet.ep.host);
     let inputs = fleet.all_inputs();
     let out = fleet
@@ -442,9 +443,12 @@ fn dry_run_writes_nothing() {
                 &policy,
                 "--image",
                 &pattern,
+                "--report",
+                &report,
             ],
         ))
         .ok();
+    assert!(out.stderr.contains("would write the report"), "{out}");
     assert_eq!(
         out.stdout
             .lines()
@@ -463,7 +467,12 @@ fn dry_run_writes_nothing() {
         before,
         "the registry's storage is unchanged"
     );
-    for file in [format!("{prefix}.key"), format!("{prefix}.pub"), policy] {
+    for file in [
+        format!("{prefix}.key"),
+        format!("{prefix}.pub"),
+        policy,
+        report,
+    ] {
         assert!(!Path::new(&file).exists(), "{file} was written");
     }
     // A prune in dry run writes nothing either (here: nothing to prune against).

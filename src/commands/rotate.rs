@@ -232,10 +232,18 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         summary: summary.clone(),
         images,
     };
-    if let Some(path) = &args.report {
-        let mut text = serde_json::to_vec_pretty(&document)?;
-        text.push(b'\n');
-        write_atomic(path, &text, 0o644)?;
+    match &args.report {
+        // Writes nothing, as promised: the report is what `-o json` prints.
+        Some(path) if dry_run => eprintln!(
+            "would write the report {} (-o json prints it)",
+            path.display()
+        ),
+        Some(path) => {
+            let mut text = serde_json::to_vec_pretty(&document)?;
+            text.push(b'\n');
+            write_atomic(path, &text, 0o644)?;
+        }
+        None => {}
     }
     if args.output == OutputFormat::Json {
         print_json(&document)?;
