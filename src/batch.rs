@@ -201,34 +201,6 @@ impl serde::Serialize for Shard {
     }
 }
 
-/// Run `job` on every item, at most `concurrency` at once, and return the results in
-/// input order. Ticks `bar` as items finish.
-pub async fn run_all<T, R, F, Fut>(
-    items: Vec<T>,
-    concurrency: usize,
-    bar: &indicatif::ProgressBar,
-    job: F,
-) -> Vec<R>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = R>,
-{
-    let mut results: Vec<(usize, R)> = futures::stream::iter(items.into_iter().enumerate())
-        .map(|(i, item)| {
-            let fut = job(item);
-            async move {
-                let r = fut.await;
-                bar.inc(1);
-                (i, r)
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
-
 /// How many more jobs than `concurrency` [`run_ordered`] keeps in flight (the extra ones
 /// are waiting out a settle window, or waiting for a slot).
 const PACED_IN_FLIGHT: usize = 8;
@@ -382,17 +354,6 @@ mod tests {
         assert!(e.to_string().contains("longer than 4096 bytes"), "{e}");
         let e = read_list(&b"a\n\xff\xfe\n"[..], "bin").unwrap_err();
         assert!(e.to_string().contains("line 2 is not text"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn run_all_keeps_order() {
-        let bar = indicatif::ProgressBar::hidden();
-        let out = run_all(vec![30u64, 10, 20], 3, &bar, |ms| async move {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            ms
-        })
-        .await;
-        assert_eq!(out, vec![30, 10, 20]);
     }
 
     #[tokio::test]

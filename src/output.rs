@@ -68,7 +68,7 @@ pub fn progress_interval() -> Duration {
 /// A progress bar for batch work: drawn only on an interactive terminal, for more than one
 /// item, without `-q`. Hidden bars cost nothing. (Batches that also need progress lines in
 /// CI logs use [`Progress`].)
-pub fn progress_bar(len: usize, what: &str) -> ProgressBar {
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
     if len < 2 || crate::logging::quiet() || !interactive_stderr() {
         return ProgressBar::hidden();
     }

@@ -16,15 +16,7 @@ const PASSWORD: &str = "token-reuse-password";
 fn concurrent_jobs_in_one_repository_share_one_token() {
     let reg = Registry::token_http();
     let ep = reg.endpoint();
-    let home = support::temp_dir();
-    support::pinsign_std(home.path())
-        .current_dir(home.path())
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .arg("generate-key-pair")
-        .outcome()
-        .ok();
-    let key = home.path().join("cosign.key");
-    let public = home.path().join("cosign.pub");
+    let (home, key, public) = key_pair();
     let images: Vec<String> = (0..12)
         .map(|i| ep.push_synthetic("reuse/app", None, 300 + i).pinned)
         .collect();
@@ -74,15 +66,7 @@ fn concurrent_jobs_in_one_repository_share_one_token() {
 fn a_batch_over_many_repositories_asks_for_one_token_per_sixteen() {
     let reg = Registry::token_http();
     let ep = reg.endpoint();
-    let home = support::temp_dir();
-    support::pinsign_std(home.path())
-        .current_dir(home.path())
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .arg("generate-key-pair")
-        .outcome()
-        .ok();
-    let key = home.path().join("cosign.key");
-    let public = home.path().join("cosign.pub");
+    let (home, key, public) = key_pair();
     let images: Vec<String> = (0..20)
         .map(|i| {
             ep.push_synthetic(&format!("many/app-{i:02}"), None, 400 + i)
@@ -130,4 +114,18 @@ fn a_batch_over_many_repositories_asks_for_one_token_per_sixteen() {
     let requests = scopes_since(before);
     assert_eq!(requests.len(), 2, "{requests:?}");
     every_repo_once(&requests, "pull");
+}
+
+/// A home directory with a fresh `cosign.key`/`cosign.pub` (password [`PASSWORD`]).
+fn key_pair() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let home = support::temp_dir();
+    support::pinsign_std(home.path())
+        .current_dir(home.path())
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .arg("generate-key-pair")
+        .outcome()
+        .ok();
+    let key = home.path().join("cosign.key");
+    let public = home.path().join("cosign.pub");
+    (home, key, public)
 }

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::args::{GlobalArgs, ImageListArgs, OutputFormat, PasswordArgs};
-use crate::batch::{run_all, ListSource, Shard};
+use crate::batch::{run_ordered, ListSource, Shard};
 use crate::error::{BatchFailed, UsageError};
 use crate::files::write_atomic;
 use crate::keys::files::{write_key_pair, KeyPairPaths};
 use crate::keys::{KeySource, Password, PublicKey, SigningKey};
-use crate::output::{print_json, print_line, progress_bar};
+use crate::output::{print_json, print_line, Progress};
 use crate::policy::{self, PolicyInput, PolicySpec};
 use crate::reference::Repository;
 use crate::registry::Registry;
@@ -151,9 +151,8 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
     }
     let concurrency = args.images.concurrency as usize;
-    let bar = progress_bar(checked.inputs.len(), "pinning");
-    let pinned = inputs::pin_all(&registry, checked.inputs, concurrency, &bar).await;
-    bar.finish_and_clear();
+    let progress = Progress::new(checked.inputs.len(), "pinning");
+    let pinned = inputs::pin_all(&registry, checked.inputs, concurrency, &progress).await;
     let pinned = inputs::dedupe_pinned(pinned);
     let (mine, other_shards) = match checked.shard {
         Some(shard) => inputs::take_shard(pinned, shard),
@@ -186,7 +185,7 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }),
     };
     let work = Arc::new(work);
-    let bar = progress_bar(
+    let progress = Progress::new(
         mine.len(),
         if args.prune_old {
             "pruning"
@@ -195,32 +194,37 @@ pub async fn run(args: RotateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         },
     );
     let output = args.output;
-    let images = run_all(mine, concurrency, &bar, |pinned: Pinned| {
-        let work = work.clone();
-        let bar = bar.clone();
-        async move {
-            let mut report = ImageReport::new(&pinned.input.text, pinned.input.sources.clone());
-            let result = match pinned.result {
-                Err(e) => Err(anyhow::Error::new(e)),
-                Ok(image) => {
-                    report.pinned = Some(image.to_string());
-                    report.digest = Some(image.digest().clone());
-                    match &*work {
-                        Work::Rotate(r) => r.rotate(&image, &mut report).await,
-                        Work::Prune(p) => p.prune(&image, &mut report).await,
+    let results = run_ordered(
+        mine,
+        concurrency,
+        &progress,
+        |pinned: Pinned| {
+            let work = work.clone();
+            async move {
+                let mut report = ImageReport::new(&pinned.input.text, pinned.input.sources.clone());
+                let result = match pinned.result {
+                    Err(e) => Err(anyhow::Error::new(e)),
+                    Ok(image) => {
+                        report.pinned = Some(image.to_string());
+                        report.digest = Some(image.digest().clone());
+                        match &*work {
+                            Work::Rotate(r) => r.rotate(&image, &mut report).await,
+                            Work::Prune(p) => p.prune(&image, &mut report).await,
+                        }
                     }
+                };
+                if let Err(e) = result {
+                    report.status = Status::Failed;
+                    report.reason = Some(super::describe(&e));
                 }
-            };
-            if let Err(e) = result {
-                report.status = Status::Failed;
-                report.reason = Some(super::describe(&e));
+                (report, pinned.input)
             }
-            bar.suspend(|| print_image(&report, &pinned.input, operation, output));
-            report
-        }
-    })
+        },
+        |(report, _)| report.status == Status::Failed,
+        |(report, input)| print_image(report, input, operation, output),
+    )
     .await;
-    bar.finish_and_clear();
+    let images: Vec<ImageReport> = results.into_iter().map(|(report, _)| report).collect();
 
     let summary = Summary::of(&images, other_shards);
     let document = RunReport {

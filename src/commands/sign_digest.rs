@@ -155,6 +155,9 @@ struct RepairReport {
     layers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     signature_manifest_digest: Option<Digest>,
+    /// Layers dropped because their blobs are gone, and the like.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// What signs (or repairs) each image.
@@ -375,7 +378,13 @@ fn print_report(report: &Report, output: OutputFormat) {
     if let Some(w) = &report.warning {
         eprintln!("pinsign: warning: {w}");
     }
-    for w in report.signatures.iter().flat_map(|s| &s.warnings) {
+    let repair_warnings = report.repaired.iter().flat_map(|r| &r.warnings);
+    for w in report
+        .signatures
+        .iter()
+        .flat_map(|s| &s.warnings)
+        .chain(repair_warnings)
+    {
         eprintln!("pinsign: warning: {w}");
     }
     if let Some(e) = &report.error {
@@ -529,15 +538,13 @@ async fn sign_image_inner(
 
 async fn repair(registry: &Registry, pinned: &PinnedImage) -> anyhow::Result<RepairReport> {
     let r: Repaired = storage::repair_tag(registry, pinned).await?;
-    for w in &r.warnings {
-        eprintln!("pinsign: warning: {w}");
-    }
     Ok(RepairReport {
         signature_ref: r.signature_ref,
         referrers: r.referrers,
         added: r.added,
         layers: r.layers,
         signature_manifest_digest: r.manifest_digest,
+        warnings: r.warnings,
     })
 }
 

@@ -2,7 +2,7 @@
 //! the cluster (`--deployed-from`), deduplicated, pinned through the registry, deduplicated
 //! again by digest, and cut to this job's `--shard`.
 
-use crate::batch::{run_all, Shard};
+use crate::batch::{run_ordered, Shard};
 use crate::reference::ImageRef;
 use crate::registry::{PinnedImage, Registry, RegistryError};
 
@@ -86,12 +86,19 @@ pub async fn pin_all(
     registry: &Registry,
     inputs: Vec<Input>,
     concurrency: usize,
-    bar: &indicatif::ProgressBar,
+    progress: &crate::output::Progress,
 ) -> Vec<Pinned> {
-    run_all(inputs, concurrency, bar, |input| async move {
-        let result = registry.resolve(&input.image).await;
-        Pinned { input, result }
-    })
+    run_ordered(
+        inputs,
+        concurrency,
+        progress,
+        |input| async move {
+            let result = registry.resolve(&input.image).await;
+            Pinned { input, result }
+        },
+        |p| p.result.is_err(),
+        |_| {},
+    )
     .await
 }
 
